@@ -1,0 +1,22 @@
+"""CodeBlock: supervise only the code items and informative tokens that matter.
+
+The structure stage (segmentation, coding items, core tokens, data flow) is pure
+Python + tree-sitter and imports no torch/transformers; model-dependent parts live
+behind small interfaces and are imported lazily.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "CodeBlockPlugin", "CodeBlockCollator"]
+
+
+def __getattr__(name):  # lazy: `import codeblock` must stay torch-free
+    if name == "CodeBlockPlugin":
+        from codeblock.axolotl_plugin import CodeBlockPlugin
+
+        return CodeBlockPlugin
+    if name == "CodeBlockCollator":
+        from codeblock.collator import CodeBlockCollator
+
+        return CodeBlockCollator
+    raise AttributeError(f"module 'codeblock' has no attribute {name!r}")
