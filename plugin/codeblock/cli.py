@@ -60,7 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser, module = build_parser(name)
     args = parser.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except BrokenPipeError:  # `codeblock analyze x.py | head`: the reader left; not our error
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print(f"codeblock {name}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
