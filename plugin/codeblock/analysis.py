@@ -11,7 +11,7 @@ counts, truncation) are applied later by ``prepare``.
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from codeblock.dataflow import build_edges, graph_metrics
 from codeblock.languages import OPAQUE_ERROR_FRACTION, SUPPORTED_LANGUAGES, parse_code, require_language
@@ -107,8 +107,9 @@ def analyze_code(code: str, language: str, config: StructureConfig | None = None
     """Analyze a whole source file as one unit of ``language`` (no markdown handling)."""
     config = config or StructureConfig()
     lang = require_language(language)
-    unit = analyze_unit_text(code, 0, len(code), lang, unit_id=0, first_item_id=0, fenced=False,
-                             config=StructureConfig(**{**config.to_dict(), "code_languages": tuple(sorted(set(config.code_languages) | {lang}))}))
+    if lang not in config.code_languages:
+        config = replace(config, code_languages=tuple(config.code_languages) + (lang,))
+    unit = analyze_unit_text(code, 0, len(code), lang, unit_id=0, first_item_id=0, fenced=False, config=config)
     segments = [Segment("code", 0, len(code), lang, "", False)] if code else []
     return Analysis(text=code, language=lang, segments=segments, units=[unit] if code else [])
 

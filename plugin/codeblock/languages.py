@@ -13,6 +13,7 @@ returns a :class:`ParsedCode` carrying a byte→char map to convert node offsets
 from __future__ import annotations
 
 import bisect
+import itertools
 import importlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -110,7 +111,7 @@ class ParsedCode:
     data: bytes  # the bytes that were parsed (wrapper included)
     prefix_bytes: int
     prefix_chars: int
-    _char_starts: list[int]  # byte offset at which each char of the parsed text starts
+    _char_starts: list[int] | None  # byte offset at which each char starts (None for pure ASCII)
     error_bytes: int = 0
     wrapped: bool = False
 
@@ -120,6 +121,8 @@ class ParsedCode:
 
     def char(self, byte_offset: int) -> int:
         """Char offset (in the original code) of a byte offset in the parsed bytes."""
+        if self._char_starts is None:  # pure ASCII: bytes and chars coincide
+            return byte_offset - self.prefix_chars
         index = bisect.bisect_left(self._char_starts, byte_offset)
         return index - self.prefix_chars
 
@@ -131,22 +134,21 @@ class ParsedCode:
 
     @property
     def error_fraction(self) -> float:
-        code_bytes = len(self.source.encode("utf-8"))
+        code_bytes = len(self.source.encode("utf-8", "surrogatepass"))
         return self.error_bytes / code_bytes if code_bytes else 0.0
 
     def inside_original(self, start_byte: int, end_byte: int) -> bool:
         """True when a byte range lies wholly inside the original code (not the wrapper)."""
-        original_end = self.prefix_bytes + len(self.source.encode("utf-8"))
+        original_end = self.prefix_bytes + len(self.source.encode("utf-8", "surrogatepass"))
         return self.prefix_bytes <= start_byte and end_byte <= original_end
 
 
-def _char_starts(text: str) -> list[int]:
-    starts, offset = [], 0
-    for ch in text:
-        starts.append(offset)
-        offset += len(ch.encode("utf-8"))
-    starts.append(offset)  # sentinel: the end of the text
-    return starts
+def _char_starts(text: str, data: bytes) -> list[int] | None:
+    if len(data) == len(text):
+        return None
+    # UTF-8 length of each char from its code point, accumulated: no per-char encode().
+    lengths = [1 if o < 0x80 else 2 if o < 0x800 else 3 if o < 0x10000 else 4 for o in map(ord, text)]
+    return [0, *itertools.accumulate(lengths)]
 
 
 def error_byte_count(root: tree_sitter.Node, lo: int = 0, hi: int | None = None) -> int:
@@ -183,7 +185,7 @@ def parse_code(code: str, language: str, *, allow_wrap: bool = True) -> ParsedCo
     parse leaves more than 20% error bytes, and keep the parse with fewer error bytes."""
     lang = require_language(language)
     plain = _parse_once(code, lang, "", "")
-    code_len = len(code.encode("utf-8"))
+    code_len = len(code.encode("utf-8", "surrogatepass"))
     if not allow_wrap or lang not in SNIPPET_WRAPPERS or code_len == 0:
         return plain
     if plain.error_bytes <= OPAQUE_ERROR_FRACTION * code_len:
@@ -195,10 +197,10 @@ def parse_code(code: str, language: str, *, allow_wrap: bool = True) -> ParsedCo
 
 def _parse_once(code: str, lang: str, prefix: str, suffix: str) -> ParsedCode:
     full = prefix + code + suffix
-    data = full.encode("utf-8")
+    data = full.encode("utf-8", "surrogatepass")  # lone surrogates (from JSON) must not crash
     tree = _parser(lang).parse(data)
     prefix_bytes = len(prefix.encode("utf-8"))
-    code_bytes = len(code.encode("utf-8"))
+    code_bytes = len(code.encode("utf-8", "surrogatepass"))
     errors = error_byte_count(tree.root_node, prefix_bytes, prefix_bytes + code_bytes)
     return ParsedCode(
         source=code,
@@ -207,7 +209,7 @@ def _parse_once(code: str, lang: str, prefix: str, suffix: str) -> ParsedCode:
         data=data,
         prefix_bytes=prefix_bytes,
         prefix_chars=len(prefix),
-        _char_starts=_char_starts(full),
+        _char_starts=_char_starts(full, data),
         error_bytes=errors,
         wrapped=bool(prefix),
     )

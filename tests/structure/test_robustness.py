@@ -78,3 +78,10 @@ def test_emoji_in_strings_keep_char_offsets():
     analysis = analyze_code(src, "python")
     assert [src[i.start : i.end] for i in analysis.items] == ['s = "😀😀"', 't = s + "é"']
     assert [src[a:b] for a, b in analysis.items[0].core_spans] == ["s", "😀😀"]
+
+
+def test_lone_surrogates_from_json_do_not_crash():
+    src = 'x = "\ud800"\ny = x\n'
+    analysis = analyze_code(src, "python")
+    assert [src[i.start : i.end] for i in analysis.items] == ['x = "\ud800"', "y = x"]
+    check_invariants(analyze_response("\udcff text\n```python\nx = 1\n```\n"))
