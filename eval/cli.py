@@ -1,0 +1,373 @@
+"""``codeblock-eval`` / ``python eval/run_benchmarks.py``: generate, execute and score; or compare runs.
+
+Three modes (exactly one):
+
+    # generate with a model, then execute (code execution must be allowed explicitly, checked before generation)
+    codeblock-eval --model qwen2.5-coder-0.5b-instruct --benchmarks humaneval,humaneval+ \\
+                   --output runs/qwen05 --allow_code_execution [--limit 20] [--resume] [--prompt_style chat]
+    # evaluate existing samples: rows with task_id and solution (full program) or completion (appended to the prompt)
+    codeblock-eval --samples samples.jsonl --benchmarks humaneval --output runs/ext --allow_code_execution
+    # compare run directories (first one is the reference): markdown + PNG
+    codeblock-eval --compare runs/base runs/codeblock runs/full_sft --output runs/report.md
+
+Layout of an output directory::
+
+    DIR/<benchmark>/samples.jsonl        one row per generated sample (shared by benchmarks with identical problems,
+                                         e.g. humaneval and humaneval+: generated once, evaluated twice)
+    DIR/<benchmark>/eval_results.jsonl   one row per executed sample (task_id, passed, status, ...)
+    DIR/results.json                     summary, schema_version 1 (see codeblock_eval.results)
+
+Exit codes: 0 success, 2 bad arguments (one ``codeblock-eval: error: ...`` line on stderr), 1 runtime failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+PROG = "codeblock-eval"
+
+
+class UsageError(Exception):
+    """Bad arguments: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line instead of usage + message
+        raise UsageError(message)
+
+
+def _flag(group, name: str, **kwargs: Any) -> None:
+    """Underscore flags are canonical (bigcode/evalplus style); hyphenated spellings are accepted too."""
+    names = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+    group.add_argument(*names, dest=name, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Generate, execute and score code benchmarks; compare runs.")
+    mode = parser.add_argument_group("mode (exactly one)")
+    _flag(mode, "model", metavar="NAME_OR_PATH", help="embedded model name, local folder or hub id: generate then evaluate")
+    _flag(mode, "samples", metavar="FILE.jsonl", help="evaluate existing samples (task_id + solution|completion)")
+    _flag(mode, "compare", nargs="+", metavar="DIR", help="compare run directories (the first is the reference)")
+    _flag(mode, "list_benchmarks", action="store_true", help="print the registered benchmarks and exit")
+
+    sel = parser.add_argument_group("benchmarks and data")
+    _flag(sel, "benchmarks", metavar="LIST", help="comma-separated benchmark names, e.g. humaneval,humaneval+,mbpp,mbpp+")
+    _flag(sel, "data_dir", metavar="DIR", help="offline benchmark data root (default: CODEBLOCK_DATA_DIR or ../shared/data)")
+    _flag(sel, "limit", type=int, metavar="N", help="only the first N problems of each benchmark (smoke runs)")
+
+    gen = parser.add_argument_group("generation")
+    _flag(gen, "adapter", metavar="PATH", help="PEFT/LoRA adapter folder applied on top of --model")
+    _flag(gen, "backend", choices=("hf", "vllm"), default="hf", help="hf (default, CPU/GPU) or vllm (CUDA, if installed)")
+    _flag(gen, "prompt_style", choices=("base", "chat"), default="base",
+          help="base: continue the prompt; chat: chat template + EvalPlus instruction (default: base)")
+    _flag(gen, "max_new_tokens", type=int, default=512, metavar="N")
+    _flag(gen, "batch_size", type=int, default=8, metavar="N")
+    _flag(gen, "n_samples", type=int, default=1, metavar="N", help="samples per task (default 1 = greedy pass@1)")
+    _flag(gen, "temperature", type=float, default=0.0, metavar="T", help="0 = greedy (default)")
+    _flag(gen, "top_p", type=float, default=0.95, metavar="P", help="nucleus sampling when temperature > 0")
+    _flag(gen, "seed", type=int, default=0)
+    _flag(gen, "dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+          help="auto: bf16 on CUDA, fp32 on CPU")
+    _flag(gen, "resume", action="store_true", help="continue an interrupted run in --output (keeps finished samples)")
+    _flag(gen, "generation_only", action="store_true", help="write samples.jsonl and stop (no code execution)")
+
+    exe = parser.add_argument_group("execution")
+    _flag(exe, "allow_code_execution", action="store_true",
+          help="required to run model-written code (sandboxed subprocesses; not a security boundary: use a container)")
+    _flag(exe, "parallel", type=int, metavar="N", help="concurrent test processes (default: CPU count)")
+    _flag(exe, "timeout_scale", type=float, default=1.0, metavar="X", help="multiply every time limit (slow machines)")
+
+    out = parser.add_argument_group("output")
+    _flag(out, "output", metavar="DIR_OR_FILE", help="run directory (evaluation) or report FILE.md (--compare)")
+    return parser
+
+
+def _split_benchmarks(text: str | None) -> list[str]:
+    names: list[str] = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if part and part not in names:
+            names.append(part)
+    return names
+
+
+def validate(args: argparse.Namespace) -> str:
+    """Return the mode; raise :class:`UsageError` for any inconsistent combination (before any heavy work)."""
+    modes = [m for m in ("model", "samples", "compare", "list_benchmarks") if getattr(args, m)]
+    if len(modes) != 1:
+        raise UsageError("give exactly one of --model, --samples, --compare, --list_benchmarks")
+    mode = modes[0]
+    if mode == "list_benchmarks":
+        return mode
+    if not args.output:
+        raise UsageError("--output is required")
+    if mode == "compare":
+        if not args.output.endswith(".md"):
+            raise UsageError(f"--compare writes a markdown report: --output must end in .md (got {args.output!r})")
+        for run_dir in args.compare:
+            if not (Path(run_dir) / "results.json").is_file():
+                raise UsageError(f"--compare: {run_dir} has no results.json")
+        return mode
+    if not _split_benchmarks(args.benchmarks):
+        raise UsageError("--benchmarks is required (comma-separated, e.g. humaneval,humaneval+)")
+    if mode == "samples":
+        if not Path(args.samples).is_file():
+            raise UsageError(f"--samples file {args.samples!r} does not exist")
+        if args.generation_only:
+            raise UsageError("--generation_only makes no sense with --samples")
+    if not args.allow_code_execution and not (mode == "model" and args.generation_only):
+        raise UsageError(
+            "evaluation executes model-written code: pass --allow_code_execution to accept that "
+            "(run inside a container or VM), or --generation_only to only generate"
+        )
+    for name in ("limit", "max_new_tokens", "batch_size", "n_samples", "parallel"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name} must be >= 1 (got {value})")
+    if args.timeout_scale <= 0:
+        raise UsageError("--timeout_scale must be > 0")
+    if args.temperature < 0:
+        raise UsageError("--temperature must be >= 0")
+    if args.n_samples > 1 and args.temperature == 0:
+        raise UsageError("--n_samples > 1 needs --temperature > 0 (greedy samples would all be identical)")
+    if args.adapter and mode == "model" and not (Path(args.adapter) / "adapter_config.json").is_file():
+        raise UsageError(f"--adapter {args.adapter!r} is not a PEFT adapter folder (no adapter_config.json)")
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise UsageError(f"--data_dir {args.data_dir!r} is not a directory")
+    return mode
+
+
+# --------------------------------------------------------------------------------------------- benchmarks
+def _load_benchmarks(args) -> list[tuple[Any, list[Any]]]:
+    from codeblock_eval.registry import get_benchmark
+
+    loaded = []
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    for name in _split_benchmarks(args.benchmarks):
+        try:
+            bench = get_benchmark(name)
+        except (ValueError, KeyError) as exc:
+            raise UsageError(str(exc).strip("'\"")) from None
+        try:
+            problems = list(bench.load_problems(data_dir))
+        except FileNotFoundError as exc:
+            raise UsageError(f"{name}: benchmark data not found ({exc}); pass --data_dir or set CODEBLOCK_DATA_DIR") from None
+        if args.limit:
+            problems = problems[: args.limit]
+        loaded.append((bench, problems))
+    return loaded
+
+
+def _problems_key(problems: Sequence[Any]) -> str:
+    """Identity of what a model is asked: benchmarks with equal keys share one generation (humaneval / humaneval+)."""
+    h = hashlib.sha256()
+    for p in problems:
+        fields = [p.task_id, p.prompt, p.instruction or "", p.entry_point, p.language, *list(p.stop_sequences or [])]
+        h.update(json.dumps(fields).encode())
+    return h.hexdigest()
+
+
+def group_by_problems(loaded: list[tuple[Any, list[Any]]]) -> list[tuple[str, list[tuple[Any, list[Any]]]]]:
+    """[(samples owner name, [(benchmark, problems), ...])] in the order given."""
+    groups: dict[str, list[tuple[Any, list[Any]]]] = {}
+    for bench, problems in loaded:
+        groups.setdefault(_problems_key(problems), []).append((bench, problems))
+    return [(members[0][0].name, members) for members in groups.values()]
+
+
+def _dataset_info(bench) -> dict[str, Any]:
+    try:
+        return dict(bench.dataset_info())
+    except Exception as exc:  # recorded, not fatal: the scores are still valid
+        return {"name": bench.name, "error": str(exc)}
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+def _evaluate(bench, problems, programs, *, run_dir: Path, args, extra: dict[str, Any]) -> dict[str, Any]:
+    from codeblock_eval.execution import evaluate_samples
+    from codeblock_eval.results import benchmark_entry
+
+    out_dir = run_dir / bench.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {p.task_id for p in problems}
+    attempted = {row["task_id"] for row in programs}
+    summary = evaluate_samples(
+        bench,
+        problems,
+        programs,
+        out_dir=out_dir,
+        parallel=args.parallel,
+        timeout_scale=args.timeout_scale,
+        allow_code_execution=True,
+    )
+    extra = dict(extra)
+    extra["n_tasks_without_samples"] = len(wanted - attempted)
+    return benchmark_entry(summary, _dataset_info(bench), out_dir, run_dir, **extra)
+
+
+def _run_samples(args) -> int:
+    from codeblock_eval.results import render_table, write_results
+    from codeblock_eval.samples_io import read_samples, samples_to_programs
+
+    loaded = _load_benchmarks(args)
+    rows, torn = read_samples(args.samples, repair=False)  # never modify a file we did not write
+    run_dir = Path(args.output)
+    entries = {}
+    for bench, problems in loaded:
+        prompts = {p.task_id: p.prompt for p in problems}
+        programs, skipped = samples_to_programs(rows, prompts, path=args.samples)
+        if not programs:
+            raise UsageError(f"{args.samples}: no rows match the task_ids of {bench.name}")
+        entries[bench.name] = _evaluate(
+            bench, problems, programs, run_dir=run_dir, args=args,
+            extra={"samples_file": str(Path(args.samples).resolve()), "samples_skipped": skipped, "samples_torn_lines": torn},
+        )
+    payload = write_results(run_dir, entries, model=None, adapter=None, generation={"samples": str(Path(args.samples).resolve())},
+                            command=_command_line())
+    render_table(payload)
+    return 0
+
+
+def _run_model(args) -> int:
+    from codeblock_eval.generation import GenerationSettings, generate_samples, make_generator
+    from codeblock_eval.results import render_table, write_results
+    from codeblock_eval.samples_io import check_settings, read_samples, samples_to_programs
+
+    settings = GenerationSettings(
+        model=args.model,
+        adapter=str(Path(args.adapter)) if args.adapter else None,
+        prompt_style=args.prompt_style,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p if args.temperature > 0 else 1.0,
+        n_samples=args.n_samples,
+        seed=args.seed,
+        backend=args.backend,
+        dtype=args.dtype,
+    )
+    loaded = _load_benchmarks(args)
+    run_dir = Path(args.output)
+    groups = group_by_problems(loaded)
+    # All checks on existing files happen before the (slow) model load.
+    for owner, _ in groups:
+        path = run_dir / owner / "samples.jsonl"
+        if path.exists() and path.stat().st_size > 0:
+            if not args.resume:
+                raise UsageError(f"{path} already exists: pass --resume to continue that run, or use a new --output")
+            rows, _ = read_samples(path, repair=False)
+            try:
+                check_settings(rows, settings.hash(), path)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+
+    generator = None
+    families: dict[str, Any] = {}
+    for owner, members in groups:
+        path = run_dir / owner / "samples.jsonl"
+        problems = members[0][1]
+        rows, _ = read_samples(path, repair=False)
+        have = {}
+        for row in rows:
+            have[row["task_id"]] = have.get(row["task_id"], 0) + 1
+        missing = sum(max(0, settings.n_samples - have.get(p.task_id, 0)) for p in problems)
+        if missing and generator is None:
+            _log(f"loading {settings.model}" + (f" + adapter {settings.adapter}" if settings.adapter else ""))
+            generator = make_generator(settings)
+        stats = generate_samples(problems, generator, path, batch_size=args.batch_size) if missing else None
+        families[owner] = {
+            "benchmarks": [bench.name for bench, _ in members],
+            "samples_file": f"{owner}/samples.jsonl",
+            "stats": stats.to_dict() if stats else {"n_generated": 0, "n_skipped_existing": sum(min(v, settings.n_samples) for v in have.values())},
+        }
+    device = getattr(generator, "device", None)
+    del generator
+    gc.collect()  # free the model before forking test processes
+
+    generation = {
+        "settings": settings.to_dict(),
+        "settings_hash": settings.hash(),
+        "batch_size": args.batch_size,
+        "device": device,
+        "limit": args.limit,
+        "families": families,
+    }
+    entries = {}
+    if not args.generation_only:
+        for owner, members in groups:
+            path = run_dir / owner / "samples.jsonl"
+            rows, _ = read_samples(path)
+            rows = [row for row in rows if int(row.get("sample_index", 0)) < settings.n_samples]
+            for bench, problems in members:
+                programs, _ = samples_to_programs(rows, {p.task_id: p.prompt for p in problems}, path=path)
+                entries[bench.name] = _evaluate(bench, problems, programs, run_dir=run_dir, args=args,
+                                                extra={"samples_file": f"{owner}/samples.jsonl"})
+    payload = write_results(run_dir, entries, model=settings.model, adapter=settings.adapter, generation=generation,
+                            command=_command_line())
+    if entries:
+        render_table(payload)
+    else:
+        _log(f"samples written under {run_dir} (generation only)")
+    return 0
+
+
+def _run_compare(args) -> int:
+    from codeblock_eval.compare import compare
+
+    report = compare(args.compare, args.output)
+    _log(f"wrote {report['markdown']} and {report['png']}")
+    return 0
+
+
+def _command_line() -> str:
+    return " ".join(shlex.quote(part) for part in [PROG, *sys.argv[1:]])
+
+
+def _log(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        mode = validate(args)
+        if mode == "list_benchmarks":
+            from codeblock_eval.registry import list_benchmarks
+
+            print("\n".join(list_benchmarks()))
+            return 0
+        if mode == "compare":
+            return _run_compare(args)
+        if mode == "samples":
+            return _run_samples(args)
+        return _run_model(args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        # Errors with an actionable message from our own modules are still one line; tracebacks only on demand.
+        from codeblock_eval.samples_io import SamplesFileError
+
+        known: tuple[type[BaseException], ...] = (SamplesFileError,)
+        try:
+            from codeblock_eval.generation import GenerationError
+            from codeblock.models import ModelResolutionError
+
+            known += (GenerationError, ModelResolutionError)
+        except ImportError:  # pragma: no cover
+            pass
+        if isinstance(exc, known):
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,481 @@
+"""The `prepare` pipeline as a library call: rows -> tokenized rows with sparse CodeBlock labels.
+
+    normalise -> render+tokenize once -> pair selection -> structure analysis -> score -> item utilities
+    -> gated priorities -> global budget (coverage + fill) -> NL tokens -> labels -> drop rows with nothing supervised
+
+    >>> from codeblock.pipeline import prepare_dataset               # doctest: +SKIP
+    >>> out = prepare_dataset(rows, tokenizer=tok, scorer=Scorer("smollm2-135m-instruct"))  # doctest: +SKIP
+    >>> out.rows[0].keys()                                           # doctest: +SKIP
+    dict_keys(['input_ids', 'attention_mask', 'labels', 'example_index', 'n_response_tokens', 'n_supervised'])
+
+``scorer`` is anything with ``token_logprobs(list_of_id_lists) -> [float32 array, logp[0] = nan]`` (see
+:mod:`codeblock.scoring`). The output is a pure function of the input rows, the tokenizer, the stored scores and the
+config: every sort has a total key, and floats are rounded to 9 decimals before comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from codeblock.budget_selection import (
+    Candidate,
+    code_budget,
+    gated_priority,
+    percentile_ranks,
+    select_items,
+    total_budget,
+)
+from codeblock.config import CodeBlockConfig
+from codeblock.data_io import Example, SkipLog, normalize_rows
+from codeblock.labels import build_labels
+from codeblock.nl_tokens import make_units, nl_candidates, select_nl
+from codeblock.render import Renderer, RenderSkip
+from codeblock.token_spans import TokenIndex
+
+
+@dataclass
+class PreparedDataset:
+    rows: list[dict]  # input_ids, attention_mask, labels, example_index, n_response_tokens, n_supervised
+    selection: list[dict]  # one record per example that reached selection (kept or dropped afterwards)
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Work:
+    """Per-example state carried through the stages."""
+
+    example: Example
+    rendered: Any
+    index: TokenIndex
+    analysis: Any = None
+    logp: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    items: list[dict] = field(default_factory=list)  # item records (dicts) with token sets and scores
+
+
+class _Timer:
+    def __init__(self):
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = round(self.times.get(name, 0.0) + time.perf_counter() - t0, 4)
+
+
+def token_scores(logp: np.ndarray, q: float) -> np.ndarray:
+    """g_t from log-probabilities: GCE (1 - p^q)/q, or CE -log p when q == 0 (float64; nan stays nan)."""
+    from codeblock.gce import gce_from_logp
+
+    return np.asarray(gce_from_logp(logp, q), dtype=np.float64)
+
+
+def aggregate(values: list[float], how: str) -> float:
+    if not values:
+        return math.nan
+    if how == "mean":
+        return float(sum(values) / len(values))
+    if how == "sum":
+        return float(sum(values))
+    if how == "max":
+        return float(max(values))
+    if how == "topk_mean":
+        top = sorted(values, reverse=True)[:3]
+        return float(sum(top) / len(top))
+    raise ValueError(f"unknown utility_agg {how!r}")
+
+
+def _structure_config(config: CodeBlockConfig):
+    from codeblock.analysis import StructureConfig
+
+    names = {f.name for f in dataclasses.fields(StructureConfig)}
+    wanted = {
+        "default_language": config.default_language,
+        "unfenced_policy": config.unfenced_policy,
+        "return_edges": config.return_edges,
+        "bridge_mode": config.bridge_mode,
+        "granularity": config.granularity,
+        "code_languages": tuple(config.code_languages),
+        "block_max_tokens": config.block_max_tokens,
+        "exclude_main_body": config.exclude_main_body,
+        "merge_units": config.merge_units,
+    }
+    return StructureConfig(**{k: v for k, v in wanted.items() if k in names})
+
+
+class _MemoScorer:
+    """Remembers log-probs by token ids within one run, so IFD's conditioned pass is reused by the scoring stage."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+        self.memo: dict[tuple, np.ndarray] = {}
+
+    def token_logprobs(self, ids_list):
+        keys = [tuple(int(t) for t in ids) for ids in ids_list]
+        todo = list(dict.fromkeys(k for k in keys if k not in self.memo))
+        if todo:
+            for k, lp in zip(todo, self.scorer.token_logprobs([list(k) for k in todo])):
+                self.memo[k] = np.asarray(lp, dtype=np.float32)
+        return [self.memo[k].copy() for k in keys]
+
+
+def _mean_ce(logp: np.ndarray, positions: list[int]) -> float:
+    vals = [float(logp[t]) for t in positions if 0 < t < len(logp) and math.isfinite(float(logp[t]))]
+    return -sum(vals) / len(vals) if vals else math.nan
+
+
+def _select_pairs(works: list[_Work], config: CodeBlockConfig, scorer, renderer: Renderer) -> tuple[list[int], dict]:
+    """Positions (into ``works``) kept by the configured pair selector, in input order, plus selector stats."""
+    n = len(works)
+    if config.pair_selector == "none" or n == 0:
+        return list(range(n)), {"method_used": "none"}
+    from codeblock.pair_selection import select_pairs
+    from codeblock.scoring import ifd_from_ce
+
+    def ifd_fn(pairs):
+        # IFD over the exact training tokenization: conditioned = the rendered example itself, unconditioned = the
+        # same template with an empty prompt (method.md §2(a)).
+        uncond = []
+        for w in works:
+            empty = Example(w.example.index, [{"role": "user", "content": ""}], w.example.response, "")
+            rd = renderer.render(empty)
+            idx = TokenIndex(rd.text, rd.offsets, rd.response_start, rd.response_end, rd.special)
+            uncond.append((rd.input_ids, idx.response_tokens))
+        lps = scorer.token_logprobs([w.rendered.input_ids for w in works] + [u[0] for u in uncond])
+        return [
+            ifd_from_ce(_mean_ce(lps[i], w.index.response_tokens), _mean_ce(lps[n + i], uncond[i][1]))
+            for i, w in enumerate(works)
+        ]
+
+    result = select_pairs(
+        [w.example.extra for w in works],
+        config.pair_selector,
+        config.pair_keep_ratio,
+        config.seed,
+        instruction_texts=[w.example.instruction for w in works],
+        response_texts=[w.example.response for w in works],
+        ifd_fn=ifd_fn,
+        quality_field=config.quality_field,
+        embedding=config.embedding,
+        longtail_k=config.longtail_k,
+    )
+    info = {"method_used": result.method_used, **{k: v for k, v in result.stats.items() if isinstance(v, (int, float, str))}}
+    return list(result.kept_indices), info
+
+
+def _r9(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 9)
+
+
+def prepare_dataset(
+    rows: list[Any],
+    *,
+    tokenizer,
+    scorer,
+    config: CodeBlockConfig | None = None,
+    progress: bool = True,
+    reference_scorer=None,
+    read_skips: SkipLog | None = None,
+    keep_render: bool = True,
+) -> PreparedDataset:
+    """Run the whole CodeBlock data pipeline on raw ``rows`` (dicts in any supported shape).
+
+    ``read_skips``: skips found while reading the file (from :func:`codeblock.data_io.load_rows`), merged into stats.
+    ``keep_render``: store the rendered text + token offsets in each selection record (needed by ``inspect``).
+    """
+    from tqdm.auto import tqdm
+
+    config = config or CodeBlockConfig()
+    timer = _Timer()
+    drops: Counter = Counter()
+    skip_log = SkipLog()
+    if read_skips is not None:
+        skip_log.merge(read_skips)
+
+    with timer.stage("load"):
+        examples, norm_skips = normalize_rows(rows, config)
+        skip_log.merge(norm_skips)
+    drops.update(skip_log.counts)
+
+    with timer.stage("render_tokenize"):
+        renderer = Renderer(tokenizer, template=config.template, max_seq_length=config.max_seq_length, system_prompt=config.system_prompt)
+        works: list[_Work] = []
+        for ex in examples:
+            try:
+                rendered = renderer.render(ex)
+            except RenderSkip as skip:
+                drops[skip.reason] += 1
+                skip_log.add(ex.index, skip.reason, skip.detail)
+                continue
+            idx = TokenIndex(rendered.text, rendered.offsets, rendered.response_start, rendered.response_end, rendered.special)
+            if idx.n_response == 0:
+                drops["response_truncated"] += 1
+                skip_log.add(ex.index, "response_truncated", f"prompt fills max_seq_length={config.max_seq_length}")
+                continue
+            works.append(_Work(ex, rendered, idx))
+    t_pool = sum(w.index.n_response for w in works)
+
+    with timer.stage("pair_selection"):
+        scorer = _MemoScorer(scorer)
+        kept_pos, pair_info = _select_pairs(works, config, scorer, renderer)
+        drops["pair_selection"] += len(works) - len(kept_pos)
+        works = [works[i] for i in kept_pos]
+    t_kept = sum(w.index.n_response for w in works)
+
+    with timer.stage("analyze"):
+        scfg = _structure_config(config)
+        from codeblock.analysis import analyze_response
+
+        for w in tqdm(works, desc="analyzing responses", disable=None if progress else True):
+            w.analysis = analyze_response(w.rendered.response, scfg)
+
+    with timer.stage("score"):
+        logps = scorer.token_logprobs([w.rendered.input_ids for w in works]) if works else []
+        ref_logps = None
+        if config.utility_mode.startswith("excess"):
+            if reference_scorer is None:
+                raise ValueError(f"utility_mode={config.utility_mode} needs reference_scorer (the fine-tuned reference model)")
+            ref_logps = reference_scorer.token_logprobs([w.rendered.input_ids for w in works])
+        q = config.effective_q
+        for k, w in enumerate(works):
+            w.logp = np.asarray(logps[k], dtype=np.float32)
+            g = token_scores(w.logp, q)
+            if ref_logps is not None:
+                g = g - token_scores(np.asarray(ref_logps[k], dtype=np.float32), q)
+            w.scores = g
+
+    with timer.stage("utilities"):
+        item_stats = _build_items(works, config)
+        selectable = [(k, it) for k, w in enumerate(works) for it in w.items if it["selectable"]]
+        pis = percentile_ranks([it["u"] for _, it in selectable])
+        candidates = []
+        for (k, it), pi in zip(selectable, pis):
+            it["pi"] = pi
+            it["P"] = gated_priority(pi, it["R"], it["B"], config.lambda_reach, config.lambda_bridge, config.gate_quantile)
+            candidates.append(Candidate(k, it["id"], it["start"], tuple(it["tokens"]), it["P"], tuple(it.get("conflicts", ()))))
+
+    with timer.stage("budget"):
+        t_den = t_kept if config.budget_denominator == "selected_pairs" else t_pool
+        budget = total_budget(config.budget_ratio, t_den)
+        b_code = code_budget(budget, config.nl_share)
+        n_resp = {k: w.index.n_response for k, w in enumerate(works)}
+        sel = select_items(
+            candidates, n_resp, b_code, max_example_fraction=config.max_example_fraction, scope=config.selection_scope,
+            quota_ratio=(budget / t_kept if t_kept else 0.0), nl_share=config.nl_share,
+        )
+
+    with timer.stage("nl_tokens"):
+        nl_taken: dict[int, list[int]] = {}
+        if config.nl_share > 0:
+            units = []
+            for k, w in enumerate(works):
+                cands = nl_candidates(w.index, w.analysis.nl_spans())
+                units.extend(make_units(k, w.index, cands, w.scores, config.nl_unit))
+            used = {k: sel.count(k) for k in n_resp}
+            if config.selection_scope == "per_example":
+                nl_taken = {}
+                for k in n_resp:
+                    quota = max(sel.caps.get(k, 0), used[k])
+                    mine = [u for u in units if u.example == k]
+                    nl_taken.update(select_nl(mine, max(0, quota - used[k]), {k: quota}, {k: used[k]}))
+            else:
+                nl_taken = select_nl(units, max(0, budget - sel.used), sel.caps, used)
+
+    with timer.stage("labels"):
+        out_rows, records = [], []
+        totals = Counter()
+        eos_logps = []
+        for k, w in enumerate(works):
+            code_tokens = sel.tokens.get(k, set())
+            nl = nl_taken.get(k, [])
+            chosen = sorted(code_tokens | set(nl))
+            rd = w.rendered
+            eos_ok = config.supervise_eos and rd.eos_index is not None
+            if rd.eos_index is not None and rd.eos_index < len(w.logp) and math.isfinite(float(w.logp[rd.eos_index])):
+                eos_logps.append(float(w.logp[rd.eos_index]))
+            record = _record(w, sel.selected.get(k, []), nl, chosen, eos_ok, keep_render)
+            if not chosen:
+                drops["no_supervised_tokens"] += 1
+                skip_log.add(w.example.index, "no_supervised_tokens", "no item or NL token selected")
+                record["kept"], record["drop_reason"] = False, "no_supervised_tokens"
+                records.append(record)
+                continue
+            labels = build_labels(rd.input_ids, chosen, eos_index=rd.eos_index, supervise_eos=config.supervise_eos)
+            out_rows.append({
+                "input_ids": list(rd.input_ids),
+                "attention_mask": [1] * len(rd.input_ids),
+                "labels": labels,
+                "example_index": w.example.index,
+                "n_response_tokens": w.index.n_response,
+                "n_supervised": len(chosen),
+            })
+            records.append(record)
+            totals["response_tokens"] += w.index.n_response
+            totals["supervised_tokens"] += len(chosen)
+            totals["code_tokens"] += len(code_tokens)
+            totals["nl_tokens"] += len(nl)
+            totals["eos_tokens"] += int(eos_ok)
+            totals["eos_missing"] += int(rd.eos_index is None)
+            totals["truncated_rows"] += int(rd.truncated)
+
+    n_input = len(rows)
+    resp = totals["response_tokens"]
+    stats = {
+        "n_input": n_input,
+        "n_valid": len(examples),
+        "n_pair_selected": len(works),
+        "n_kept": len(out_rows),
+        "n_dropped": dict(sorted(drops.items())),
+        "n_dropped_total": sum(drops.values()),
+        "response_tokens": resp,
+        "supervised_tokens": totals["supervised_tokens"],
+        "supervised_fraction": round(totals["supervised_tokens"] / resp, 9) if resp else 0.0,
+        "supervised_fraction_with_eos": round((totals["supervised_tokens"] + totals["eos_tokens"]) / resp, 9) if resp else 0.0,
+        "code_tokens": totals["code_tokens"],
+        "nl_tokens": totals["nl_tokens"],
+        "eos": {
+            "policy": "supervised" if config.supervise_eos else "not_supervised",
+            "supervised": totals["eos_tokens"],
+            "rows_without_eos": totals["eos_missing"],
+            "mean_logp_under_scorer": _r9(float(np.mean(eos_logps))) if eos_logps else None,
+            "mean_p_under_scorer": _r9(float(np.mean(np.exp(eos_logps)))) if eos_logps else None,
+        },
+        "budget": {
+            "denominator": config.budget_denominator,
+            "T_selected_pairs": t_kept,
+            "T_pool": t_pool,
+            "B": budget,
+            "B_code": b_code,
+            "code_used": sel.used,
+            "nl_used": totals["nl_tokens"],
+            "ratio_selected_pairs": round((sel.used + totals["nl_tokens"]) / t_kept, 9) if t_kept else 0.0,
+            "ratio_pool": round((sel.used + totals["nl_tokens"]) / t_pool, 9) if t_pool else 0.0,
+            "seed_overshoot": sel.seed_overshoot,
+        },
+        "items": item_stats,
+        "pair_selection": pair_info,
+        "truncated_rows": totals["truncated_rows"],
+        "template": renderer.mode,
+        "skip_samples": skip_log.samples,
+        "timings_s": timer.times,
+    }
+    return PreparedDataset(out_rows, records, stats)
+
+
+def _build_items(works: list[_Work], config: CodeBlockConfig) -> dict:
+    """Token-level item rules (|tok| bounds, inside the untruncated text, min core tokens) + utilities u_i."""
+    reasons: Counter = Counter()
+    by_lang: Counter = Counter()
+    n_units = n_opaque = 0
+    err_bytes = 0.0
+    for w in works:
+        a = w.analysis
+        reach, bridge = a.reach(), a.bridge()
+        n_units += len(a.units)
+        n_opaque += sum(1 for u in a.units if u.opaque)
+        err_bytes += sum(u.error_fraction for u in a.units)
+        kept_chars = w.rendered.kept_response_chars
+        items = []
+        for item in a.items:
+            toks = w.index.tok(item.start, item.end)
+            core = w.index.tok_spans(item.core_spans)
+            rec = {
+                "id": item.id, "unit_id": item.unit_id, "kind": item.kind, "language": item.language,
+                "start": item.start, "end": item.end, "tokens": toks, "n_core": len(core),
+                "R": float(reach.get(item.id, 0.0)), "B": float(bridge.get(item.id, 0.0)),
+                "u": math.nan, "pi": None, "P": None, "selectable": bool(item.selectable), "reason": item.reason,
+            }
+            if rec["selectable"]:
+                g = [float(w.scores[t]) for t in core if t < len(w.scores)]
+                reason = None
+                if item.end > kept_chars:
+                    reason = "truncated"
+                elif not toks:
+                    reason = "no_tokens"
+                elif len(toks) > config.max_item_tokens:
+                    reason = "too_many_tokens"
+                elif item.kind == "block" and len(toks) > config.block_max_tokens:
+                    reason = "block_too_long"
+                elif len(core) < max(1, config.min_core_tokens):
+                    reason = "too_few_core_tokens"
+                elif not all(math.isfinite(x) for x in g):
+                    reason = "no_score"
+                if reason:
+                    rec["selectable"], rec["reason"] = False, reason
+                else:
+                    rec["u"] = aggregate(g, config.utility_agg)
+            reasons[rec["reason"] or "selectable"] += 1
+            by_lang[item.language] += 1
+            items.append(rec)
+        if any(it["kind"] == "block" for it in items):
+            _block_conflicts(items)
+        w.items = items
+    return {
+        "n_items": sum(reasons.values()),
+        "n_selectable": reasons.get("selectable", 0),
+        "by_reason": dict(sorted(reasons.items())),
+        "by_language": dict(sorted(by_lang.items())),
+        "n_units": n_units,
+        "n_opaque_units": n_opaque,
+        "mean_unit_error_fraction": round(err_bytes / n_units, 6) if n_units else 0.0,
+    }
+
+
+def _block_conflicts(items: list[dict]) -> None:
+    """granularity=block: a block item and the items inside it are mutually exclusive."""
+    blocks = [it for it in items if it["kind"] == "block"]
+    for b in blocks:
+        inner = [it for it in items if it is not b and it["unit_id"] == b["unit_id"] and b["start"] <= it["start"] and it["end"] <= b["end"]]
+        b["conflicts"] = [it["id"] for it in inner]
+        for it in inner:
+            it.setdefault("conflicts", []).append(b["id"])
+
+
+def _record(w: _Work, selected_ids: list[int], nl: list[int], chosen: list[int], eos_ok: bool, keep_render: bool) -> dict:
+    rd, idx = w.rendered, w.index
+    by_id = {it["id"]: it for it in w.items}
+    sel_set = set(selected_ids)
+    spans = []
+    for iid in sorted(selected_ids, key=lambda i: (by_id[i]["start"], i)):
+        it = by_id[iid]
+        spans.append({"item_id": iid, "start": it["start"], "end": it["end"], "kind": it["kind"], "u": _r9(it["u"]),
+                      "pi": _r9(it["pi"]), "R": _r9(it["R"]), "B": _r9(it["B"]), "P": _r9(it["P"])})
+    nl_spans = [[max(0, idx.offsets[t][0] - rd.response_start), min(len(rd.response), idx.offsets[t][1] - rd.response_start)] for t in nl]
+    record = {
+        "index": w.example.index,
+        "kept": True,
+        "drop_reason": None,
+        "n_response_tokens": idx.n_response,
+        "n_supervised": len(chosen),
+        "n_code_tokens": len(chosen) - len(nl),
+        "n_nl_tokens": len(nl),
+        "eos_supervised": eos_ok,
+        "truncated": rd.truncated,
+        "response_offset": rd.response_start,
+        "response_shift": rd.response_shift,
+        "selected_spans": spans,
+        "nl_token_indices": list(nl),
+        "nl_spans": nl_spans,
+        "items": [
+            {k: (_r9(v) if isinstance(v, float) else v) for k, v in it.items() if k not in ("tokens", "conflicts")}
+            | {"n_tokens": len(it["tokens"]), "selected": it["id"] in sel_set}
+            for it in w.items
+        ],
+        "segments": [[s.kind, s.start, s.end, s.language] for s in w.analysis.segments],
+    }
+    if keep_render:
+        record["text"] = rd.text[: rd.kept_char_end]
+        record["offsets"] = [list(o) for o in rd.offsets]
+        record["eos_index"] = rd.eos_index
+    return record

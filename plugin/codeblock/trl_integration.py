@@ -1,0 +1,125 @@
+"""TRL helpers: an SFTTrainer-ready dataset with CodeBlock labels, and a trainer with the sparse LM-head loss.
+
+Tested with TRL 1.14.1 (Axolotl's pin) and 1.16.0.
+
+    from codeblock.trl_integration import build_sft_dataset, CodeBlockSFTTrainer
+    from codeblock.scoring import Scorer
+    from trl import SFTConfig
+
+    train = build_sft_dataset(rows, tokenizer=tok, scorer=Scorer("qwen2.5-coder-0.5b-instruct"))
+    trainer = CodeBlockSFTTrainer(model=model, args=SFTConfig(output_dir="out", max_length=None),
+                                  train_dataset=train, processing_class=tok)   # sparse loss on by default
+    trainer.train()
+
+How TRL treats the dataset (why it works unchanged): a pre-tokenized dataset with a ``labels`` column is used *as is*
+(no re-tokenization, labels kept), then truncated to ``SFTConfig.max_length`` and rows whose labels are all -100 are
+dropped. Set ``max_length=None`` (or >= ``CodeBlockConfig.max_seq_length``): CodeBlock already truncated consistently.
+``packing=True`` (BFD, padding-free) keeps the labels and resets position ids per sample.
+
+``CodeBlockSFTTrainer(..., codeblock_sparse_loss=False)`` uses TRL's own (dense) loss; both log
+``codeblock/supervised_fraction``. On TRL >= 1.16 with CUDA+Triton TRL's fused LM head is also sparse; on CPU and on
+TRL 1.14 only the CodeBlock path avoids the full ``[B, T, V]`` logits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+COLUMNS = ("input_ids", "attention_mask", "labels")
+
+
+def full_sft_rows(rows, *, tokenizer, config=None):
+    """Full-response SFT labels (baseline B1) on exactly CodeBlock's rendering/truncation. Returns (rows, stats)."""
+    from codeblock.config import CodeBlockConfig
+    from codeblock.data_io import normalize_rows
+    from codeblock.labels import full_sft_labels
+    from codeblock.render import Renderer, RenderSkip
+
+    config = config or CodeBlockConfig()
+    examples, skips = normalize_rows(list(rows), config)
+    renderer = Renderer(tokenizer, template=config.template, max_seq_length=config.max_seq_length,
+                        system_prompt=config.system_prompt)
+    out = []
+    for ex in examples:
+        try:
+            rd = renderer.render(ex)
+        except RenderSkip as skip:
+            skips.add(ex.index, skip.reason, skip.detail)
+            continue
+        resp = [t for t, (s, e) in enumerate(rd.offsets)
+                if not rd.special[t] and s < rd.response_end and e > rd.response_start]
+        if not resp:
+            skips.add(ex.index, "response_truncated", "no response token inside max_seq_length")
+            continue
+        labels = full_sft_labels(rd.input_ids, resp, rd.eos_index)
+        out.append({"input_ids": list(rd.input_ids), "attention_mask": [1] * len(rd.input_ids), "labels": labels})
+    return out, {"n_input": len(rows), "n_kept": len(out), "n_dropped": dict(skips.counts)}
+
+
+def build_sft_dataset(rows, *, tokenizer, scorer=None, config=None, supervision: str = "codeblock",
+                      return_stats: bool = False):
+    """Raw rows -> ``datasets.Dataset`` with ``input_ids``, ``attention_mask``, ``labels`` for ``SFTTrainer``.
+
+    ``supervision="full"`` gives the full-response baseline on the same rendering (same inputs, other labels).
+    """
+    from datasets import Dataset
+
+    from codeblock.strategy import check_supervised_fraction
+
+    if supervision == "full":
+        out, stats = full_sft_rows(rows, tokenizer=tokenizer, config=config)
+    elif supervision == "codeblock":
+        if scorer is None:
+            raise ValueError("build_sft_dataset(supervision='codeblock') needs a scorer (codeblock.scoring.Scorer)")
+        from codeblock.pipeline import prepare_dataset
+
+        prepared = prepare_dataset(list(rows), tokenizer=tokenizer, scorer=scorer, config=config)
+        out = [{k: list(r[k]) for k in COLUMNS} for r in prepared.rows]
+        stats = prepared.stats
+    else:
+        raise ValueError(f"supervision must be 'codeblock' or 'full', got {supervision!r}")
+    check_supervised_fraction(out, where=f"build_sft_dataset({supervision})")
+    ds = Dataset.from_list(out)
+    return (ds, stats) if return_stats else ds
+
+
+def load_prepared_dataset(folder):
+    """Load what ``codeblock prepare --output DIR`` wrote (``DIR`` or ``DIR/dataset``), keeping the 3 model columns."""
+    from datasets import load_from_disk
+
+    p = Path(folder)
+    if (p / "dataset").is_dir():
+        p = p / "dataset"
+    ds = load_from_disk(str(p))
+    missing = [c for c in COLUMNS if c not in ds.column_names]
+    if missing:
+        raise ValueError(f"{p} is not a CodeBlock-prepared dataset: missing columns {missing}")
+    return ds.select_columns(list(COLUMNS))
+
+
+def _make_sft_trainer():
+    from trl import SFTTrainer
+
+    from codeblock.sparse_loss import CodeBlockLossMixin
+
+    class CodeBlockSFTTrainer(CodeBlockLossMixin, SFTTrainer):
+        """``trl.SFTTrainer`` with CodeBlock's sparse LM-head loss (``codeblock_sparse_loss=True`` by default)."""
+
+        def __init__(self, *args, codeblock_sparse_loss: bool = True, codeblock_sparse_mode: str = "auto", **kwargs):
+            self.codeblock_sparse_loss = codeblock_sparse_loss
+            self.codeblock_sparse_mode = codeblock_sparse_mode
+            super().__init__(*args, **kwargs)
+
+    CodeBlockSFTTrainer.__module__ = __name__
+    return CodeBlockSFTTrainer
+
+
+_CACHE: dict = {}
+
+
+def __getattr__(name):  # lazy so that importing this module does not import trl
+    if name == "CodeBlockSFTTrainer":
+        if name not in _CACHE:
+            _CACHE[name] = _make_sft_trainer()
+        return _CACHE[name]
+    raise AttributeError(name)
