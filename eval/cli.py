@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sel = parser.add_argument_group("benchmarks and data")
     _flag(sel, "benchmarks", metavar="LIST", help="comma-separated benchmark names, e.g. humaneval,humaneval+,mbpp,mbpp+")
-    _flag(sel, "data_dir", metavar="DIR", help="offline benchmark data root (default: CODEBLOCK_DATA_DIR or ../shared/data)")
+    _flag(sel, "data_dir", metavar="DIR", help="offline benchmark data root, laid out like shared/data (default: $CODEBLOCK_DATA_DIR)")
     _flag(sel, "limit", type=int, metavar="N", help="only the first N problems of each benchmark (smoke runs)")
 
     gen = parser.add_argument_group("generation")
@@ -150,36 +150,54 @@ def _load_benchmarks(args) -> list[tuple[Any, list[Any]]]:
 
     loaded = []
     data_dir = Path(args.data_dir) if args.data_dir else None
-    for name in _split_benchmarks(args.benchmarks):
+    benchmarks = []
+    for name in _split_benchmarks(args.benchmarks):  # all names first: a typo fails before any data is read
         try:
-            bench = get_benchmark(name)
+            benchmarks.append(get_benchmark(name))
         except (ValueError, KeyError) as exc:
             raise UsageError(str(exc).strip("'\"")) from None
+    for bench in benchmarks:
         try:
             problems = list(bench.load_problems(data_dir))
         except FileNotFoundError as exc:
-            raise UsageError(f"{name}: benchmark data not found ({exc}); pass --data_dir or set CODEBLOCK_DATA_DIR") from None
+            raise UsageError(f"{bench.name}: {exc}") from None
         if args.limit:
             problems = problems[: args.limit]
         loaded.append((bench, problems))
     return loaded
 
 
-def _problems_key(problems: Sequence[Any]) -> str:
-    """Identity of what a model is asked: benchmarks with equal keys share one generation (humaneval / humaneval+)."""
-    h = hashlib.sha256()
-    for p in problems:
-        fields = [p.task_id, p.prompt, p.instruction or "", p.entry_point, p.language, *list(p.stop_sequences or [])]
-        h.update(json.dumps(fields).encode())
-    return h.hexdigest()
+def problem_key(problem: Any) -> str:
+    """Identity of what a model is asked for one task: equal keys share one generation (humaneval / humaneval+).
+
+    Prompts are compared stripped, as the model sees them (``build_prompt``): the HumanEval+ file only drops the
+    leading blank lines of most HumanEval prompts. Tasks that really differ (HumanEval/115's docstring indentation)
+    get their own generation.
+    """
+    p = problem
+    fields = [p.task_id, p.prompt.strip(), p.instruction or "", p.entry_point, p.language,
+              getattr(p, "response_prefix", None), *list(p.stop_sequences or [])]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 
-def group_by_problems(loaded: list[tuple[Any, list[Any]]]) -> list[tuple[str, list[tuple[Any, list[Any]]]]]:
-    """[(samples owner name, [(benchmark, problems), ...])] in the order given."""
-    groups: dict[str, list[tuple[Any, list[Any]]]] = {}
+def plan_generation(loaded: list[tuple[Any, list[Any]]]) -> dict[str, dict[str, Any]]:
+    """For each benchmark: the problems it generates itself (``own``) and, per task, whose samples file to read.
+
+    The first benchmark (in the order given) that asks a question owns its generation; later benchmarks asking the
+    identical question reuse it, so humaneval,humaneval+ generate 164 + 1 samples, not 328.
+    """
+    owner_of: dict[str, str] = {}
+    plan: dict[str, dict[str, Any]] = {}
     for bench, problems in loaded:
-        groups.setdefault(_problems_key(problems), []).append((bench, problems))
-    return [(members[0][0].name, members) for members in groups.values()]
+        own, source = [], {}
+        for problem in problems:
+            key = problem_key(problem)
+            if key not in owner_of:
+                owner_of[key] = bench.name
+                own.append(problem)
+            source[problem.task_id] = owner_of[key]
+        plan[bench.name] = {"own": own, "source": source}
+    return plan
 
 
 def _dataset_info(bench) -> dict[str, Any]:
@@ -209,6 +227,10 @@ def _evaluate(bench, problems, programs, *, run_dir: Path, args, extra: dict[str
     )
     extra = dict(extra)
     extra["n_tasks_without_samples"] = len(wanted - attempted)
+    if wanted - attempted:
+        # pass@1 is averaged over the tasks that have samples; say loudly that it is not the full benchmark.
+        _log(f"warning: {bench.name}: {len(wanted - attempted)} of {len(wanted)} tasks have no samples; "
+             "pass@1 covers only the tasks with samples")
     return benchmark_entry(summary, _dataset_info(bench), out_dir, run_dir, **extra)
 
 
@@ -236,9 +258,9 @@ def _run_samples(args) -> int:
 
 
 def _run_model(args) -> int:
-    from codeblock_eval.generation import GenerationSettings, generate_samples, make_generator
+    from codeblock_eval.generation import GenerationSettings, generate_samples, make_generator, resolve_model_path
     from codeblock_eval.results import render_table, write_results
-    from codeblock_eval.samples_io import check_settings, read_samples, samples_to_programs
+    from codeblock_eval.samples_io import check_settings, counts_by_task, read_samples, samples_to_programs
 
     settings = GenerationSettings(
         model=args.model,
@@ -253,11 +275,12 @@ def _run_model(args) -> int:
         dtype=args.dtype,
     )
     loaded = _load_benchmarks(args)
+    resolve_model_path(settings.model)  # unknown names fail here (exit 2), before any file is touched
     run_dir = Path(args.output)
-    groups = group_by_problems(loaded)
+    plan = plan_generation(loaded)
     # All checks on existing files happen before the (slow) model load.
-    for owner, _ in groups:
-        path = run_dir / owner / "samples.jsonl"
+    for bench, _ in loaded:
+        path = run_dir / bench.name / "samples.jsonl"
         if path.exists() and path.stat().st_size > 0:
             if not args.resume:
                 raise UsageError(f"{path} already exists: pass --resume to continue that run, or use a new --output")
@@ -269,26 +292,30 @@ def _run_model(args) -> int:
 
     generator = None
     families: dict[str, Any] = {}
-    for owner, members in groups:
-        path = run_dir / owner / "samples.jsonl"
-        problems = members[0][1]
-        rows, _ = read_samples(path, repair=False)
-        have = {}
-        for row in rows:
-            have[row["task_id"]] = have.get(row["task_id"], 0) + 1
-        missing = sum(max(0, settings.n_samples - have.get(p.task_id, 0)) for p in problems)
-        if missing and generator is None:
-            _log(f"loading {settings.model}" + (f" + adapter {settings.adapter}" if settings.adapter else ""))
-            generator = make_generator(settings)
-        stats = generate_samples(problems, generator, path, batch_size=args.batch_size) if missing else None
-        families[owner] = {
-            "benchmarks": [bench.name for bench, _ in members],
-            "samples_file": f"{owner}/samples.jsonl",
-            "stats": stats.to_dict() if stats else {"n_generated": 0, "n_skipped_existing": sum(min(v, settings.n_samples) for v in have.values())},
-        }
+    for bench, _ in loaded:
+        own = plan[bench.name]["own"]
+        path = run_dir / bench.name / "samples.jsonl"
+        shared: dict[str, int] = {}
+        for source in plan[bench.name]["source"].values():
+            if source != bench.name:
+                shared[source] = shared.get(source, 0) + 1
+        info: dict[str, Any] = {"generated_tasks": len(own), "shared_tasks": shared}
+        if own:
+            info["samples_file"] = f"{bench.name}/samples.jsonl"
+            rows, _ = read_samples(path, repair=False)
+            have = counts_by_task(rows) if rows else {}
+            missing = sum(max(0, settings.n_samples - have.get(p.task_id, 0)) for p in own)
+            if missing and generator is None:
+                _log(f"loading {settings.model}" + (f" + adapter {settings.adapter}" if settings.adapter else ""))
+                generator = make_generator(settings)
+            if missing:
+                info["stats"] = generate_samples(own, generator, path, batch_size=args.batch_size).to_dict()
+            else:
+                info["stats"] = {"n_generated": 0, "n_skipped_existing": sum(min(v, settings.n_samples) for v in have.values())}
+        families[bench.name] = info
     device = getattr(generator, "device", None)
     del generator
-    gc.collect()  # free the model before forking test processes
+    gc.collect()  # free the model before starting test processes
 
     generation = {
         "settings": settings.to_dict(),
@@ -300,14 +327,18 @@ def _run_model(args) -> int:
     }
     entries = {}
     if not args.generation_only:
-        for owner, members in groups:
-            path = run_dir / owner / "samples.jsonl"
-            rows, _ = read_samples(path)
+        cache: dict[str, list[dict[str, Any]]] = {}
+        for bench, problems in loaded:
+            source = plan[bench.name]["source"]
+            rows = []
+            for owner in dict.fromkeys(source.values()):
+                if owner not in cache:
+                    cache[owner], _ = read_samples(run_dir / owner / "samples.jsonl")
+                rows += [r for r in cache[owner] if source.get(r["task_id"]) == owner]
             rows = [row for row in rows if int(row.get("sample_index", 0)) < settings.n_samples]
-            for bench, problems in members:
-                programs, _ = samples_to_programs(rows, {p.task_id: p.prompt for p in problems}, path=path)
-                entries[bench.name] = _evaluate(bench, problems, programs, run_dir=run_dir, args=args,
-                                                extra={"samples_file": f"{owner}/samples.jsonl"})
+            programs, _ = samples_to_programs(rows, {p.task_id: p.prompt for p in problems}, path=f"{run_dir}/*/samples.jsonl")
+            entries[bench.name] = _evaluate(bench, problems, programs, run_dir=run_dir, args=args,
+                                            extra={"samples_from": families[bench.name]})
     payload = write_results(run_dir, entries, model=settings.model, adapter=settings.adapter, generation=generation,
                             command=_command_line())
     if entries:

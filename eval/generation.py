@@ -24,19 +24,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+# EvalPlus 0.3.1 wording, shared with the benchmark definitions so chat-style scores match the leaderboard setup.
+from codeblock_eval.benchmarks.base import INSTRUCTION_PREFIX, RESPONSE_PREFIX
 from codeblock_eval.samples_io import SamplesWriter, check_settings, counts_by_task, read_samples, settings_hash
 
-# EvalPlus 0.3.1 (codegen / provider utils): kept verbatim so chat-style scores match the leaderboard setup.
-INSTRUCTION_PREFIX = (
-    "Please provide a self-contained Python script that solves the following problem in a markdown code block:"
-)
-RESPONSE_PREFIX = (
-    "Below is a Python script with a self-contained function that solves the problem and passes corresponding tests:"
-)
 # A closing fence at the start of a line ends the answer's code block.
 CHAT_STOP_SEQUENCES = ("\n```",)
 _SPLIT_MARKER = "<|codeblock-prefill-split|>"
-_FENCE_LANG = {"python": "python", "py": "python", "cpp": "cpp", "js": "javascript", "rs": "rust", "ts": "typescript"}
+_FENCE_LANG = {"py": "python", "js": "javascript", "rs": "rust", "ts": "typescript", "sh": "bash"}
 
 
 class GenerationError(ValueError):
@@ -114,7 +109,8 @@ def build_prompt(problem: Any, prompt_style: str, tokenizer: Any = None) -> str:
         raise GenerationError(f"unknown prompt style {prompt_style!r}; use 'base' or 'chat'")
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
         raise GenerationError("--prompt_style chat needs a tokenizer with a chat template; use --prompt_style base")
-    prefill = f"{RESPONSE_PREFIX}\n```{fence_language(getattr(problem, 'language', 'python'))}\n"
+    response_prefix = getattr(problem, "response_prefix", None) or RESPONSE_PREFIX
+    prefill = f"{response_prefix}\n```{fence_language(getattr(problem, 'language', 'python'))}\n"
     messages = [
         {"role": "user", "content": chat_instruction(problem)},
         {"role": "assistant", "content": prefill + _SPLIT_MARKER},

@@ -84,7 +84,7 @@ def benchmark_entry(
     """Merge the executor's summary with dataset identity and the counts every report needs."""
     eval_path = out_dir / EVAL_RESULTS_FILE
     counts = status_counts(eval_path)
-    entry = {k: v for k, v in summary.items() if not isinstance(v, (list, tuple)) or k.startswith("pass@")}
+    entry = dict(summary)
     entry.setdefault("timeouts", counts.get("timeout", 0))
     entry["status_counts"] = counts
     entry["dataset"] = dataset

@@ -130,6 +130,62 @@ def _hook(obj: dict):
     raise ValueError(f"unknown tag {tag!r}")
 
 
+_NEVER = [0]
+
+
+def canon(x, depth: int = 0) -> str:
+    """A string that is equal for two plain-data values iff ``==`` holds between them (1 == 1.0 == True,
+    set == frozenset, key order and set order ignored, NaN equal to nothing). Unknown types never match."""
+    if depth > _MAX_DEPTH:
+        _NEVER[0] += 1
+        return f"X{_NEVER[0]}"
+    t = type(x)
+    if x is None:
+        return "N"
+    if t is str:
+        return "s" + json.dumps(x)
+    if t is int or t is bool:
+        return f"i{int(x)}"
+    if t is float:
+        if x != x:
+            _NEVER[0] += 1
+            return f"X{_NEVER[0]}"
+        if x.is_integer():
+            return f"i{int(x)}"
+        return f"f{x!r}"
+    if t is complex:
+        return canon(x.real) if x.imag == 0 else f"c{canon(x.real)},{canon(x.imag)}"
+    if t is list:
+        return "L[" + ",".join([canon(v, depth + 1) for v in x]) + "]"
+    if t is tuple:
+        return "T[" + ",".join([canon(v, depth + 1) for v in x]) + "]"
+    if t is set or t is frozenset:
+        return "S[" + ",".join(sorted(canon(v, depth + 1) for v in x)) + "]"
+    if t is dict:
+        return "D{" + ",".join(sorted(canon(k, depth + 1) + ":" + canon(v, depth + 1) for k, v in x.items())) + "}"
+    if t is bytes:
+        return "b" + x.hex()
+    for base in (str, int, float, tuple, list, dict, set, frozenset, complex, bytes):
+        if isinstance(x, base):  # str/int/tuple subclasses (namedtuple, IntEnum) compare like their base
+            return canon(base(x), depth)
+    _NEVER[0] += 1
+    return f"X{_NEVER[0]}"
+
+
+def digest(x) -> str:
+    import hashlib
+
+    return hashlib.sha256(canon(x).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def is_floats(x) -> bool:
+    if isinstance(x, float):
+        return True
+    if isinstance(x, (list, tuple)) and x:
+        return all(isinstance(v, float) for v in x)
+    return False
+
+
 def decode_text(text: str):
     """Inverse of ``json.dumps(encode(x))``. Data only: never evaluates code."""
     return json.loads(text, object_hook=_hook)
@@ -312,7 +368,8 @@ def run_calls(job: dict, restore_builtins) -> dict:
     with open(job["inputs_path"], encoding="utf-8") as f:
         all_inputs = decode_text(f.read())
     # Bind what the loop needs before candidate code can patch module globals.
-    enc, setitimer, perf, timeout_exc, itimer = encode, signal.setitimer, time.perf_counter, _Timeout, signal.ITIMER_REAL
+    enc, dig = encode, digest
+    setitimer, perf, timeout_exc, itimer = signal.setitimer, time.perf_counter, _Timeout, signal.ITIMER_REAL
     signal.signal(signal.SIGALRM, _on_alarm)
     ns: dict = {}
     try:
@@ -332,6 +389,8 @@ def run_calls(job: dict, restore_builtins) -> dict:
         inputs = all_inputs[name]
         limits = phase["time_limits"]
         budget = float(phase["budget"])
+        # Full values only where the comparison needs them (tolerances, special oracles); digests otherwise.
+        to_wire = enc if phase.get("full") else dig
         outputs: list = []
         status, error = "ok", None
         start = perf()
@@ -339,7 +398,7 @@ def run_calls(job: dict, restore_builtins) -> dict:
             try:
                 setitimer(itimer, float(limits[i]))
                 out = fn(*inp)
-                encoded = enc(out)
+                encoded = to_wire(out)
                 setitimer(itimer, 0)
             except timeout_exc:
                 status = "timeout"
@@ -376,7 +435,9 @@ def run_record(job: dict, restore_builtins) -> dict:
             t0 = time.perf_counter()
             out = fn(*inp)
             times.append(time.perf_counter() - t0)
-            outs.append(encode(out))
+            value = encode(out)
+            small = len(json.dumps(value)) <= job.get("max_value_chars", 65536)
+            outs.append([digest(out), value if small else None, is_floats(out)])
         phases[name] = {"outputs": outs, "times": times}
     return {"phases": phases}
 
@@ -385,32 +446,21 @@ MODES = {"script": run_script, "unittest": run_unittest, "calls": run_calls, "re
 
 
 def _make_serializer():
-    """JSON writer for the payload built only from references taken before candidate code runs.
+    """JSON writer for the payload built only from C functions captured before candidate code runs.
 
     A candidate that patches ``json.dumps`` (or anything reachable through module globals) cannot change it.
     """
-    from json.encoder import encode_basestring_ascii as enc_str  # C function
+    import _json
+    from json.encoder import encode_basestring_ascii  # C function
 
-    f_repr, i_repr, join, typ = float.__repr__, int.__repr__, ",".join, type
-    t_bool, t_str, t_int, t_float, t_list, t_dict = bool, str, int, float, list, dict
+    def default(o):
+        raise TypeError(f"not serialisable: {type(o)}")
 
-    def ser(x):
-        t = typ(x)
-        if x is None:
-            return "null"
-        if t is t_bool:
-            return "true" if x else "false"
-        if t is t_str:
-            return enc_str(x)
-        if t is t_int:
-            return i_repr(x)
-        if t is t_float:
-            return f_repr(x) if x == x and x not in (float("inf"), float("-inf")) else "null"
-        if t is t_list:
-            return "[" + join([ser(v) for v in x]) + "]"
-        if t is t_dict:
-            return "{" + join([enc_str(str(k)) + ":" + ser(v) for k, v in x.items()]) + "}"
-        return enc_str(repr(t))
+    c_encode, join = _json.make_encoder(None, default, encode_basestring_ascii, None, ":", ",", False, False, True), \
+        "".join
+
+    def ser(x) -> str:
+        return join(c_encode(x, 0))
 
     return ser
 

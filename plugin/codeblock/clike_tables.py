@@ -270,13 +270,14 @@ HEADER_FIELDS = F({
     "condition", "initializer", "init", "update", "increment", "value", "pattern", "left", "right", "name",
     "parameters", "parameter", "declarator", "type", "label", "kind", "return_type", "receiver", "result",
     "type_parameters", "superclass", "interfaces", "resources", "arguments", "captures", "operator",
+    "communication", "alias", "value",
 })
 
 # Anonymous tokens that are core in any context (method.md §2(c) plus the §4 additions).
 CORE_KEYWORDS = F({
     "return", "yield", "throw", "break", "continue", "await", "new", "delete", "typeof", "instanceof",
     "sizeof", "alignof", "in", "of", "go", "defer", "co_return", "co_await", "co_yield", "not", "and", "or",
-    "goto", "fallthrough", "range", "void_keyword_never",
+    "goto", "fallthrough", "range",
 })
 CORE_OPERATORS = F({
     "+", "-", "*", "/", "%", "**", "==", "!=", "===", "!==", "<", ">", "<=", ">=", "&&", "||", "!", "~", "&",

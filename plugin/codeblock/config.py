@@ -129,7 +129,7 @@ class CodeBlockConfig:
             name = key[len(prefix):] if prefix and key.startswith(prefix) else key
             if name not in names:
                 close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-                hint = f"; did you mean {prefix}{close[0]!r}?" if close else f"; valid keys: {', '.join(names)}"
+                hint = f"; did you mean {prefix + close[0]!r}?" if close else f"; valid keys: {', '.join(names)}"
                 raise ConfigError(f"unknown CodeBlock config key {key!r}{hint}")
             kwargs[name] = value
         kwargs = {k: _coerce(cls, k, v) for k, v in kwargs.items()}

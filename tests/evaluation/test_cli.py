@@ -61,6 +61,13 @@ def test_unknown_benchmark_lists_valid_names(tmp_path, capsys):
     assert "humaneval+" in list_benchmarks()
 
 
+def test_missing_data_is_exit_2(tmp_path, capsys):
+    argv = ["--model", "m", "--benchmarks", "mbpp+", "--output", str(tmp_path / "o"), "--allow_code_execution",
+            "--data_dir", str(tmp_path)]
+    assert main(argv) == 2
+    assert "mbpp+" in _err_line(capsys) and not (tmp_path / "o").exists()
+
+
 def test_unknown_model_is_exit_2(tmp_path, data_dir, capsys):
     argv = ["--model", "no-such-model", "--benchmarks", "humaneval", "--output", str(tmp_path / "o"),
             "--allow_code_execution", "--data_dir", str(data_dir), "--limit", "1"]
@@ -110,7 +117,8 @@ def test_model_mode_shares_generation_and_writes_results(tiny_lm_dir, tmp_path, 
     assert results["model"] == str(tiny_lm_dir) and results["adapter"] is None
     assert results["generation"]["settings"]["max_new_tokens"] == 8
     families = results["generation"]["families"]
-    assert list(families) == ["humaneval"] and families["humaneval"]["benchmarks"] == ["humaneval", "humaneval+"]
+    assert families["humaneval"]["generated_tasks"] == 3
+    assert families["humaneval+"] == {"generated_tasks": 0, "shared_tasks": {"humaneval": 3}}
     assert not (out / "humaneval+" / "samples.jsonl").exists()  # generated once, evaluated twice
     samples = (out / "humaneval" / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 3
@@ -127,6 +135,18 @@ def test_model_mode_shares_generation_and_writes_results(tiny_lm_dir, tmp_path, 
     capsys.readouterr()
     assert main(argv[:-4] + ["--max_new_tokens", "9", "--resume"]) == 2
     assert "settings hash" in _err_line(capsys)
+
+
+def test_humaneval_115_is_generated_separately_for_humaneval_plus(data_dir):
+    """HumanEval+ re-indented one docstring: that task must not reuse the HumanEval generation; all others do."""
+    from codeblock_eval.cli import plan_generation
+    from codeblock_eval.registry import get_benchmark
+
+    loaded = [(get_benchmark(name), get_benchmark(name).load_problems(data_dir)) for name in ("humaneval", "humaneval+")]
+    plan = plan_generation(loaded)
+    assert len(plan["humaneval"]["own"]) == 164
+    assert [p.task_id for p in plan["humaneval+"]["own"]] == ["HumanEval/115"]
+    assert sum(src == "humaneval" for src in plan["humaneval+"]["source"].values()) == 163
 
 
 @pytest.mark.parametrize("entry", ["script", "console"])

@@ -72,5 +72,5 @@ def make_problem(task_id: str, prompt: str, entry_point: str = "f", *, stops=("\
     from codeblock_eval.benchmarks.base import Problem
 
     return Problem(task_id=task_id, prompt=prompt, instruction=instruction, entry_point=entry_point,
-                   language="python", stop_sequences=list(stops))
+                   language="python", stop_sequences=tuple(stops))
 

@@ -46,7 +46,7 @@ def check_mask_invariants(prepared, tokenizer=None, *, supervise_eos=True) -> No
         text, offsets, labels, ids = rec["text"], rec["offsets"], row["labels"], row["input_ids"]
         assert len(labels) == len(ids) == len(row["attention_mask"]) == len(offsets)
         r = rec["response_offset"]
-        resp_end = r + _response_len(rec)
+        resp_end = r + rec["response_chars"]
         response = text[r:resp_end]
         nl = set(rec["nl_token_indices"])
         spans = [(s["start"], s["end"]) for s in rec["selected_spans"]]
@@ -92,8 +92,3 @@ def check_mask_invariants(prepared, tokenizer=None, *, supervise_eos=True) -> No
         assert row["n_supervised"] == len([t for t in sup if t != eos])
         total += row["n_supervised"]
     assert total == prepared.stats["supervised_tokens"]
-
-
-def _response_len(rec) -> int:
-    # the response ends where its last segment ends (segments cover the analysed response)
-    return max((b for _, _, b, _ in rec["segments"]), default=0)

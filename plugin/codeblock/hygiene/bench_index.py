@@ -31,9 +31,10 @@ from typing import Iterator
 import numpy as np
 
 from codeblock.hygiene.manifest import sha256_file
-from codeblock.hygiene.normalize import code_tokens, function_fingerprints, ngram_hashes, text_tokens
+from codeblock.hygiene.normalize import (batched_ngrams, code_tokens, function_fingerprints, ngram_hashes,
+                                         text_tokens)
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 BENCHMARKS = ("humaneval", "humanevalplus", "mbpp", "mbppplus", "bigcodebench", "multipl-e")
 ALIASES = {"humaneval+": "humanevalplus", "he": "humaneval", "he+": "humanevalplus", "mbpp+": "mbppplus",
            "bcb": "bigcodebench", "multiple": "multipl-e", "multipl_e": "multipl-e", "multiple-e": "multipl-e"}
@@ -166,18 +167,26 @@ def iter_fields(name: str, path: Path) -> Iterator[tuple[str, str, str, str, str
             yield tid, grp, "test", r["tests"], None
 
 
-def _posting_index(hash_lists: list[np.ndarray], groups_of_entry: np.ndarray) -> PostingIndex:
-    sizes = np.array([len(h) for h in hash_lists], dtype=np.int64)
-    all_h = np.concatenate(hash_lists) if hash_lists else np.empty(0, np.uint64)
-    all_e = np.repeat(np.arange(len(hash_lists), dtype=np.int32), sizes)
-    order = np.lexsort((all_e, all_h))
-    all_h, all_e = all_h[order], all_e[order]
-    keys, starts = np.unique(all_h, return_index=True)
+def _posting_index(all_h: np.ndarray, all_e: np.ndarray, groups_of_entry: np.ndarray) -> PostingIndex:
+    """CSR postings from parallel (n-gram hash, entry id) arrays; entry ids arrive in increasing order."""
+    order = np.argsort(all_h, kind="stable")  # stable: entries stay increasing within one key
+    all_h, all_e = all_h[order], all_e[order].astype(np.int32)
+    if len(all_h):
+        first = np.ones(len(all_h), dtype=bool)
+        first[1:] = (all_h[1:] != all_h[:-1]) | (all_e[1:] != all_e[:-1])
+        all_h, all_e = all_h[first], all_e[first]
+    new_key = np.ones(len(all_h), dtype=bool)
+    new_key[1:] = all_h[1:] != all_h[:-1]
+    starts = np.flatnonzero(new_key)
+    keys = all_h[starts]
     offsets = np.append(starts, len(all_h)).astype(np.int64)
-    # distinct problem groups per key: unique (key, group) pairs, counted per key
-    pair_key = np.repeat(np.arange(len(keys)), np.diff(offsets))
-    pairs = np.unique(np.stack([pair_key, groups_of_entry[all_e]]), axis=1) if len(all_h) else np.empty((2, 0), int)
-    df = np.bincount(pairs[0], minlength=len(keys)).astype(np.int32)
+    # distinct problem groups per key: unique (key, group) codes, counted per key
+    key_of = np.cumsum(new_key) - 1
+    n_groups = int(groups_of_entry.max()) + 1 if len(groups_of_entry) else 1
+    codes = np.sort(key_of.astype(np.int64) * n_groups + groups_of_entry[all_e])  # sort: np.unique hashes, slowly
+    if len(codes):
+        codes = codes[np.append(True, codes[1:] != codes[:-1])]
+    df = np.bincount(codes // n_groups, minlength=len(keys)).astype(np.int32)
     return PostingIndex(keys=keys, offsets=offsets, postings=all_e, df=df)
 
 
@@ -187,7 +196,7 @@ def build_index(benchmarks: list[str], data_dir: Path, params: IndexParams = Ind
 
     files = benchmark_files(benchmarks, data_dir)
     entries: list[dict] = []
-    grams: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
+    tokens: dict[str, list[list[str]]] = {k: [] for k in KINDS}
     short: dict[int, list[int]] = {}
     functions: dict[str, list[dict]] = {}
     group_ids: dict[str, int] = {}
@@ -198,9 +207,9 @@ def build_index(benchmarks: list[str], data_dir: Path, params: IndexParams = Ind
             eid = len(entries)
             entries.append({"benchmark": name, "task_id": tid, "group": grp, "field": fld})
             entry_groups.append(group_ids.setdefault(grp, len(group_ids)))
-            grams["code"].append(ngram_hashes(code_tokens(text), params.n_code))
+            tokens["code"].append(code_tokens(text))
             words = text_tokens(text)
-            grams["text"].append(ngram_hashes(words, params.n_text))
+            tokens["text"].append(words)
             if fld.endswith("prompt") and params.short_min <= len(words) < params.n_text:
                 h = int(ngram_hashes(words, len(words))[0])
                 short.setdefault(h, []).append(eid)
@@ -210,10 +219,11 @@ def build_index(benchmarks: list[str], data_dir: Path, params: IndexParams = Ind
                     rec = {"benchmark": name, "task_id": tid, "name": fn_name, "nodes": nodes}
                     if rec not in recs:
                         recs.append(rec)
+    sizes = {"code": params.n_code, "text": params.n_text}
     groups = np.array(entry_groups, dtype=np.int64)
     rel = {p.relative_to(data_dir).as_posix(): sha256_file(p) for ps in files.values() for p in ps}
     return BenchIndex(params=params, benchmarks=benchmarks, files=rel, entries=entries,
-                      grams={k: _posting_index(v, groups) for k, v in grams.items()},
+                      grams={k: _posting_index(*batched_ngrams(tokens[k], sizes[k]), groups) for k in KINDS},
                       short={k: v for k, v in short.items()}, functions=functions, built=True)
 
 

@@ -31,7 +31,8 @@ import numpy as np
 from codeblock.hygiene import common
 from codeblock.hygiene.bench_index import (BenchIndex, IndexParams, default_cache_dir, default_data_dir, load_index,
                                            resolve_benchmarks)
-from codeblock.hygiene.normalize import code_tokens, function_fingerprints, ngram_hashes, text_tokens
+from codeblock.hygiene.normalize import (code_tokens, function_fingerprints, ngram_hashes, ngram_hashes_range,
+                                         text_tokens)
 from codeblock.hygiene.rows import HygieneInputError, iter_text_fields
 
 _REASON_RANK = {"function_ast": 0, "ngram_code": 1, "ngram_text": 2, "prompt_exact": 3}
@@ -56,7 +57,7 @@ class Matcher:
         self.index, self.config = index, config
         n = len(index.entries)
         self.sizes = {k: pi.entry_sizes(n, config.max_df) for k, pi in index.grams.items()}
-        self.short_lengths = list(range(index.params.short_min, index.params.n_text))
+        self.short_keys = np.array(sorted(index.short), dtype=np.uint64)
 
     def _gram_matches(self, kind: str, hashes: np.ndarray) -> list[dict]:
         pi = self.index.grams[kind]
@@ -90,11 +91,11 @@ class Matcher:
         words = text_tokens(text)
         found += self._gram_matches("code", ngram_hashes(code_tokens(text), self.index.params.n_code))
         found += self._gram_matches("text", ngram_hashes(words, self.index.params.n_text))
-        if self.config.short_prompts and self.index.short:
-            for k in self.short_lengths:
-                for h in ngram_hashes(words, k):
-                    for e in self.index.short.get(int(h), ()):
-                        found.append({"entry": e, "reason": "prompt_exact", "hits": 1, "coverage": 1.0})
+        if self.config.short_prompts and len(self.short_keys):
+            hs = ngram_hashes_range(words, self.index.params.short_min, self.index.params.n_text - 1)
+            for h in np.unique(hs[np.isin(hs, self.short_keys)]):
+                for e in self.index.short[int(h)]:
+                    found.append({"entry": e, "reason": "prompt_exact", "hits": 1, "coverage": 1.0})
         out = []
         for f in found:
             ent = self.index.entries[f.pop("entry")]

@@ -46,25 +46,67 @@ def text_tokens(text: str) -> list[str]:
 
 
 def _token_hash(tok: str) -> int:
-    h = _token_cache.get(tok)
-    if h is None:
-        h = int.from_bytes(hashlib.blake2b(tok.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-        if len(_token_cache) < 2_000_000:
-            _token_cache[tok] = h
-    return h
+    return int.from_bytes(hashlib.blake2b(tok.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
-def ngram_hashes(tokens: list[str], n: int) -> np.ndarray:
-    """Unique sorted uint64 hashes of all token n-grams (empty when fewer than n tokens)."""
-    if len(tokens) < n:
+def token_ids(tokens: list[str]) -> np.ndarray:
+    """Stable 64-bit hash per token (blake2b, memoised: set/map calls keep the hot loop in C)."""
+    missing = set(tokens).difference(_token_cache)
+    if missing:
+        if len(_token_cache) > 2_000_000:
+            _token_cache.clear()  # bound memory on huge inputs; values are recomputable
+        for tok in missing:
+            _token_cache[tok] = _token_hash(tok)
+    return np.fromiter(map(_token_cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+
+
+def ngram_hashes(tokens: list[str], n: int, unique: bool = True) -> np.ndarray:
+    """Hashes of all token n-grams, sorted and unique unless ``unique=False`` (empty when fewer than n tokens)."""
+    if len(tokens) < n or n < 1:
         return np.empty(0, dtype=np.uint64)
-    ids = np.fromiter((_token_hash(t) for t in tokens), dtype=np.uint64, count=len(tokens))
+    ids = token_ids(tokens)
     m = len(tokens) - n + 1
     h = np.zeros(m, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(n):
             h = h * _MULT + ids[j:j + m]
-    return np.unique(h)
+    return np.unique(h) if unique else h
+
+
+def ngram_hashes_range(tokens: list[str], k_min: int, k_max: int) -> np.ndarray:
+    """Hashes of all k-grams for k_min <= k <= k_max in one pass (same values as :func:`ngram_hashes`)."""
+    if len(tokens) < k_min or k_max < k_min:
+        return np.empty(0, dtype=np.uint64)
+    ids = token_ids(tokens)
+    h = np.zeros(len(tokens), dtype=np.uint64)
+    parts = []
+    with np.errstate(over="ignore"):
+        for k in range(1, min(k_max, len(tokens)) + 1):
+            h = h[:len(tokens) - k + 1] * _MULT + ids[k - 1:]
+            if k >= k_min:
+                parts.append(h)
+    return np.concatenate(parts)
+
+
+def batched_ngrams(token_lists: list[list[str]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes, list index) of every n-gram of every token list, computed in one vectorised pass.
+
+    Same hash values as :func:`ngram_hashes`; n-grams never straddle two lists.
+    """
+    lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
+    total = int(lengths.sum())
+    if total < n or n < 1:
+        return np.empty(0, np.uint64), np.empty(0, np.int32)
+    ids = token_ids([tok for toks in token_lists for tok in toks])
+    m = total - n + 1
+    h = np.zeros(m, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n):
+            h = h * _MULT + ids[j:j + m]
+    owner = np.repeat(np.arange(len(token_lists), dtype=np.int32), lengths)[:m]
+    ends = np.cumsum(lengths)
+    valid = np.arange(m) + n <= ends[owner]
+    return h[valid], owner[valid]
 
 
 # ---------------------------------------------------------------- Python functions
@@ -151,7 +193,10 @@ def _node_count(node: ast.AST) -> int:
 
 def canonical_function(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, int]:
     """(sha256 of the canonical dump, node count after canonicalisation)."""
-    tree = _Canon().visit(ast.parse(ast.unparse(fn)).body[0])  # re-parse: never mutate the caller's tree
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh = ast.parse(ast.unparse(fn)).body[0]  # re-parse: never mutate the caller's tree
+    tree = _Canon().visit(fresh)
     dump = ast.dump(tree, annotate_fields=False, include_attributes=False)
     return hashlib.sha256(dump.encode()).hexdigest(), _node_count(tree)
 

