@@ -8,7 +8,7 @@ identifier leaves and any nested block (container rule).
 from __future__ import annotations
 
 from .clike_core import core_leaf_span
-from .clike_defuse import HANDLERS
+from .clike_handlers import HANDLERS
 from .clike_tables import BODY_FIELDS, HEADER_FIELDS, LangSpec
 
 _RETURNS = frozenset({"return_statement", "return_expression", "co_return_statement", "yield_expression"})
@@ -67,7 +67,7 @@ class Walker:
         self.granularity, self.exclude_main = granularity, exclude_main_body
         self.lo = parsed.prefix_bytes
         self.hi = parsed.prefix_bytes + len(parsed.source.encode("utf-8"))
-        self.scopes: dict[str, tuple[str, str]] = {"<module>": ("module", "<module>")}
+        self.scopes: dict[str, tuple[str, str, str]] = {"<module>": ("module", "<module>", "")}  # id -> kind, parent, name
         self.nested: dict[int, str] = {}
         self.raw: list[Raw] = []
         self.blocks: list[tuple[int, int, str]] = []  # granularity=block candidates
@@ -94,9 +94,10 @@ class Walker:
     def new_scope(self, node, kind: str, parent: str) -> str:
         name = self._scope_name(node, kind)
         sid = name if parent == "<module>" else f"{parent}.{name}"
-        if sid in self.scopes:
-            sid = f"{sid}@{self.parsed.char(node.start_byte)}"
-        self.scopes[sid] = (kind, parent)
+        if sid in self.scopes:  # overloads, several lambdas: keep scope ids unique
+            name = f"{name}@{self.parsed.char(node.start_byte)}"
+            sid = name if parent == "<module>" else f"{parent}.{name}"
+        self.scopes[sid] = (kind, parent, name)
         self.nested[node.id] = sid
         return sid
 
@@ -131,11 +132,13 @@ class Walker:
             last = children[-1]
             if last.type not in _RUST_NON_TAIL and not last.type.endswith("_item") and last.type != "ERROR":
                 tail = last
+            elif last.type == "expression_statement" and last.child_count and last.children[-1].type != ";":
+                tail = last  # `if c { a } else { b }` ending a block: its arms are the block's value
         keep = ctx.ret_tail is None or node.type == "match_block"
         plain = ctx if keep else ctx.but(ret_tail=None)
         for child in reversed(children):
             if child is tail:
-                if child.type in spec.compound or child.type in spec.blocks:
+                if child.type in spec.compound or child.type in spec.blocks or child.type == "expression_statement":
                     self.stack.append((False, child, ctx))
                 else:
                     raw = self.item([child], ctx, "tail", child)

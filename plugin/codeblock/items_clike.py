@@ -15,7 +15,8 @@ statement holding a nested block (an arrow function with ``{}``, a Go ``func`` l
 
 from __future__ import annotations
 
-from .clike_defuse import HANDLERS, Facts, finish_uses
+from .clike_defuse import Facts, finish_uses
+from .clike_handlers import HANDLERS
 from .clike_tables import SPECS
 from .clike_walk import Ctx, Walker
 from .dataflow import Def, FlowItem, Use
@@ -80,6 +81,7 @@ def analyze_unit(parsed: ParsedCode, *, unit_id: int, offset: int, first_item_id
                 return s
             s, first = scopes[s][1], False
 
+    paths: dict[str, tuple[str, ...]] = {}
     items: list[Item] = []
     flows: list[FlowItem] = []
     next_id = first_item_id
@@ -89,7 +91,8 @@ def analyze_unit(parsed: ParsedCode, *, unit_id: int, offset: int, first_item_id
         start, end = conv(raw.start), conv(raw.end)
         scope_id = raw.ctx.scope
         item = Item(id=item_id, unit_id=unit_id, kind=raw.kind, start=start, end=end, language=parsed.language,
-                    node_type=raw.node_type, is_header=raw.is_header, scope=_scope_path(scope_id, scopes),
+                    node_type=raw.node_type, is_header=raw.is_header,
+                    scope=paths.get(scope_id) or paths.setdefault(scope_id, _scope_path(scope_id, scopes)),
                     broken=raw.broken, boilerplate=raw.boilerplate)
         item.core_spans = [(conv(a), conv(b)) for a, b in raw.core]
         if raw.broken:
@@ -123,10 +126,11 @@ def analyze_unit(parsed: ParsedCode, *, unit_id: int, offset: int, first_item_id
 
 
 def _scope_path(scope_id: str, scopes: dict) -> tuple[str, ...]:
+    """Scope names from the outermost in, like the Python side: ("A", "m") for scope id "A.m"."""
     path = []
     s = scope_id
     while s != "<module>":
-        path.append(s)
+        path.append(scopes[s][2])
         s = scopes[s][1]
     return tuple(reversed(path))
 

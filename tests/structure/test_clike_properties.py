@@ -107,7 +107,7 @@ def check_unit(code, language, *, deep=True):
     assert [f.index for f in flows] == sorted(nodes)
     for flow in flows:
         item = nodes[flow.index]
-        assert flow.scope == (item.scope[-1] if item.scope else "<module>")
+        assert flow.scope == (".".join(item.scope) if item.scope else "<module>")
         assert flow.pos == item.start
     for a, b in build_edges(flows):
         assert a in nodes and b in nodes and a != b
