@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(gen, "seed", type=int, default=0)
     _flag(gen, "dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
           help="auto: bf16 on CUDA, fp32 on CPU")
+    _flag(gen, "threads", type=int, metavar="N", help="CPU threads for generation (default: all usable cores)")
     _flag(gen, "resume", action="store_true", help="continue an interrupted run in --output (keeps finished samples)")
     _flag(gen, "generation_only", action="store_true", help="write samples.jsonl and stop (no code execution)")
 
@@ -127,7 +128,7 @@ def validate(args: argparse.Namespace) -> str:
             "evaluation executes model-written code: pass --allow_code_execution to accept that "
             "(run inside a container or VM), or --generation_only to only generate"
         )
-    for name in ("limit", "max_new_tokens", "batch_size", "n_samples", "parallel"):
+    for name in ("limit", "max_new_tokens", "batch_size", "n_samples", "parallel", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name} must be >= 1 (got {value})")
@@ -307,7 +308,7 @@ def _run_model(args) -> int:
             missing = sum(max(0, settings.n_samples - have.get(p.task_id, 0)) for p in own)
             if missing and generator is None:
                 _log(f"loading {settings.model}" + (f" + adapter {settings.adapter}" if settings.adapter else ""))
-                generator = make_generator(settings)
+                generator = make_generator(settings, threads=args.threads)
             if missing:
                 info["stats"] = generate_samples(own, generator, path, batch_size=args.batch_size).to_dict()
             else:
@@ -321,6 +322,7 @@ def _run_model(args) -> int:
         "settings": settings.to_dict(),
         "settings_hash": settings.hash(),
         "batch_size": args.batch_size,
+        "threads": args.threads,
         "device": device,
         "limit": args.limit,
         "families": families,

@@ -205,14 +205,15 @@ class HFGenerator:
 
     backend = "hf"
 
-    def __init__(self, settings: GenerationSettings, *, device: str | None = None):
+    def __init__(self, settings: GenerationSettings, *, device: str | None = None, threads: int | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.settings = settings
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cpu":
-            torch.set_num_threads(_cpu_count())
+            # All usable cores by default; tiny models on a busy machine run faster with 1 (thread sync dominates).
+            torch.set_num_threads(threads or _cpu_count())
         if settings.dtype == "auto":
             # bf16 on CPU is an order of magnitude slower without bf16 instructions (see research/models.md).
             dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
@@ -264,7 +265,10 @@ class HFGenerator:
         from transformers import GenerationConfig, StoppingCriteriaList
 
         settings = self.settings
-        enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        # As EvalPlus: a raw prompt gets the tokenizer's special tokens (BOS where it uses one); a rendered chat
+        # template already contains them.
+        add_special = settings.prompt_style == "base"
+        enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=add_special)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         prompt_length = enc["input_ids"].shape[1]
         criterion = _stopping_criteria_class()(self.tokenizer, stops, prompt_length)
@@ -361,9 +365,9 @@ def resolve_model_path(name_or_path: str) -> str:
     return resolve_model(name_or_path)
 
 
-def make_generator(settings: GenerationSettings):
+def make_generator(settings: GenerationSettings, *, threads: int | None = None):
     if settings.backend == "hf":
-        return HFGenerator(settings)
+        return HFGenerator(settings, threads=threads)
     if settings.backend == "vllm":
         return VLLMGenerator(settings)
     raise GenerationError(f"unknown backend {settings.backend!r}; use 'hf' or 'vllm'")

@@ -341,6 +341,9 @@ class Sandbox:
             os.close(nonce_w)
             res_r, res_w = os.pipe()
             fds_to_close += [nonce_r, res_r, res_w]
+            if uid is not None:  # so the program may also reopen them as /dev/fd/3 and /dev/fd/4 (Java)
+                for fd in (nonce_r, res_w):
+                    os.fchown(fd, uid, uid)
             job["nonce_fd"], job["result_fd"] = nonce_r, res_w
             job["isolation"] = {"net": self.net_mode, "uid": uid,
                                 "expose": (self._expose + hidden_pairs(extra_path)) if uid is not None else [],

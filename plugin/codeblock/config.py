@@ -91,6 +91,11 @@ class CodeBlockConfig:
         "Supervise the end-of-turn/EOS token after each response (counted apart from the budget). Default true so "
         "fine-tuned models learn to stop; method.md's faithful-to-abstract setting is false.",
     )
+    keep_eos_only_rows: bool = _f(
+        True,
+        "With supervise_eos, keep rows whose budget gave no item/NL token: their end-of-turn token is still supervised "
+        "(counted as n_eos_only_rows). At rho=1.9% most short responses get no item, so dropping them would leave few rows.",
+    )
     max_seq_length: int = _f(2048, "Truncate rendered examples to this many tokens (labels stay aligned).")
     template: str = _f("auto", "auto: the tokenizer's chat template if it has one, else plain; chat; plain.")
     system_prompt: str | None = _f(None, "Optional system message for chat templates (None: the template's own default).")

@@ -117,7 +117,7 @@ def load_rows(source: Any, *, limit: int | None = None) -> tuple[list[Any], Skip
     if base.endswith(".jsonl"):
         rows = []
         for lineno, raw in enumerate(data.split(b"\n")):
-            if limit and len(rows) + sum(skips.counts.values()) >= limit:
+            if limit and len(rows) >= limit:  # rows holds placeholders for skipped lines too
                 break
             if not raw.strip():
                 continue

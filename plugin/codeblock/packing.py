@@ -6,7 +6,9 @@ full. CodeBlock labels survive unchanged: each packed row carries
 * ``input_ids`` / ``labels``: the concatenation of the member rows;
 * ``position_ids``: restarting at 0 for every member, which is how transformers (>= 4.50, incl. 5.x) detects packed
   sequences and builds a block-diagonal causal mask (``masking_utils.find_packed_sequence_indices``) for the eager,
-  sdpa and flex backends *when no attention_mask is passed and no KV cache is used* (training), and how flash-attn's
+  sdpa and flex backends *when no attention_mask is passed and no KV cache is built* (pass ``use_cache=False`` or
+  set ``model.config.use_cache = False``: with the default cache the mask is NOT block-diagonal; TRL's trainer and
+  CodeBlock's sparse loss already pass it), and how flash-attn's
   varlen path (``cu_seq_lens``) is fed;
 * ``seq_lengths``: the member lengths (TRL's padding-free collator understands them).
 

@@ -305,7 +305,8 @@ def prepare_dataset(
             if rd.eos_index is not None and rd.eos_index < len(w.logp) and math.isfinite(float(w.logp[rd.eos_index])):
                 eos_logps.append(float(w.logp[rd.eos_index]))
             record = _record(w, sel.selected.get(k, []), nl, chosen, eos_ok, keep_render)
-            if not chosen:
+            eos_only = not chosen and eos_ok and config.keep_eos_only_rows
+            if not chosen and not eos_only:
                 drops["no_supervised_tokens"] += 1
                 skip_log.add(w.example.index, "no_supervised_tokens", "no item or NL token selected")
                 record["kept"], record["drop_reason"] = False, "no_supervised_tokens"
@@ -326,6 +327,7 @@ def prepare_dataset(
             totals["code_tokens"] += len(code_tokens)
             totals["nl_tokens"] += len(nl)
             totals["eos_tokens"] += int(eos_ok)
+            totals["eos_only_rows"] += int(eos_only)
             totals["eos_missing"] += int(rd.eos_index is None)
             totals["truncated_rows"] += int(rd.truncated)
 
@@ -338,6 +340,7 @@ def prepare_dataset(
         "n_kept": len(out_rows),
         "n_dropped": dict(sorted(drops.items())),
         "n_dropped_total": sum(drops.values()),
+        "n_eos_only_rows": totals["eos_only_rows"],
         "response_tokens": resp,
         "supervised_tokens": totals["supervised_tokens"],
         "supervised_fraction": round(totals["supervised_tokens"] / resp, 9) if resp else 0.0,

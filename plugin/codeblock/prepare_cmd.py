@@ -142,7 +142,7 @@ def print_summary(stats: dict, out_dir) -> None:
         ("input rows", stats["n_input"]),
         ("valid pairs", stats["n_valid"]),
         ("kept by pair selection", stats["n_pair_selected"]),
-        ("rows written", stats["n_kept"]),
+        ("rows written (EOS-only)", f"{stats['n_kept']} ({stats['n_eos_only_rows']})"),
         ("dropped", ", ".join(f"{k}={v}" for k, v in stats["n_dropped"].items() if v) or "0"),
         ("response tokens (written)", stats["response_tokens"]),
         ("supervised tokens (code + NL)", f"{stats['supervised_tokens']} ({stats['code_tokens']} + {stats['nl_tokens']})"),

@@ -93,9 +93,8 @@ def build_axolotl_dataset(dataset, tokenizer, cfg):
         stats = prepared.stats
     check_supervised_fraction(out, where=f"CodeBlock ({supervision}) preprocessing")
     sup, tot = supervised_counts(out)
-    LOG.info("CodeBlock %s labels: %d rows (of %d raw), %d/%d tokens supervised (%.4f)", supervision, len(out),
-             len(rows), sup, tot, sup / max(tot, 1))
-    _ = stats
+    LOG.info("CodeBlock %s labels: %d rows (of %d raw), %d/%d tokens supervised (%.4f); dropped: %s", supervision,
+             len(out), len(rows), sup, tot, sup / max(tot, 1), stats.get("n_dropped"))
     return Dataset.from_list(out)
 
 

@@ -109,8 +109,8 @@ def test_samples_mode_completion_and_solution_rows(tmp_path, data_dir, capsys):
 def test_model_mode_shares_generation_and_writes_results(tiny_lm_dir, tmp_path, data_dir, capsys):
     out = tmp_path / "run"
     argv = ["--model", str(tiny_lm_dir), "--benchmarks", "humaneval,humaneval+", "--output", str(out),
-            "--allow_code_execution", "--data_dir", str(data_dir), "--limit", "3", "--max_new_tokens", "8",
-            "--batch_size", "2"]
+            "--allow_code_execution", "--data_dir", str(data_dir), "--limit", "3", "--threads", "1",
+            "--batch_size", "2", "--max_new_tokens", "8"]
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results["benchmarks"]) == {"humaneval", "humaneval+"}
@@ -127,6 +127,7 @@ def test_model_mode_shares_generation_and_writes_results(tiny_lm_dir, tmp_path, 
         assert len(lines) == 3 and all({"task_id", "passed", "status"} <= set(json.loads(x)) for x in lines)
         assert results["benchmarks"][bench]["n_tasks"] == 3
     # Same output dir again without --resume: refused before loading the model.
+    capsys.readouterr()
     assert main(argv) == 2
     assert "--resume" in _err_line(capsys)
     # With --resume nothing is regenerated; other settings are refused.

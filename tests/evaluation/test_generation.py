@@ -29,7 +29,7 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def generator(tiny_lm_dir):
-    return HFGenerator(GenerationSettings(model=str(tiny_lm_dir), max_new_tokens=20))
+    return HFGenerator(GenerationSettings(model=str(tiny_lm_dir), max_new_tokens=20), threads=1)
 
 
 class _ForwardCounter:
@@ -121,7 +121,7 @@ def test_peft_adapter_changes_outputs(tiny_lm_dir, tmp_path, generator):
     config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False)
     get_peft_model(base, config).save_pretrained(str(tmp_path / "adapter"))
     settings = GenerationSettings(model=str(tiny_lm_dir), adapter=str(tmp_path / "adapter"), max_new_tokens=20)
-    adapted = HFGenerator(settings)
+    adapted = HFGenerator(settings, threads=1)
     assert settings.hash() != generator.settings.hash()
     assert adapted.generate(PROMPTS, [[], [], []]) != generator.generate(PROMPTS, [[], [], []])
     with pytest.raises(GenerationError, match="adapter_config.json"):
@@ -130,7 +130,7 @@ def test_peft_adapter_changes_outputs(tiny_lm_dir, tmp_path, generator):
 
 def test_qwen2_architecture_and_chat_style_samples(tmp_path):
     folder = build_tiny_lm(tmp_path / "qwen", arch="qwen2", seed=1)
-    gen = HFGenerator(GenerationSettings(model=str(folder), prompt_style="chat", max_new_tokens=8))
+    gen = HFGenerator(GenerationSettings(model=str(folder), prompt_style="chat", max_new_tokens=8), threads=1)
     problems = [make_problem("T/0", PROMPTS[0], "add")]
     stats = generate_samples(problems, gen, tmp_path / "s.jsonl", progress=False)
     rows, _ = read_samples(tmp_path / "s.jsonl")
@@ -167,7 +167,7 @@ def test_resume_refuses_other_settings(tiny_lm_dir, generator, tmp_path):
 
     path = tmp_path / "samples.jsonl"
     generate_samples([make_problem("T/0", PROMPTS[0])], generator, path, progress=False)
-    other = HFGenerator(GenerationSettings(model=str(tiny_lm_dir), max_new_tokens=5))
+    other = HFGenerator(GenerationSettings(model=str(tiny_lm_dir), max_new_tokens=5), threads=1)
     with pytest.raises(SamplesFileError, match="settings hash"):
         generate_samples([make_problem("T/0", PROMPTS[0])], other, path, progress=False)
 

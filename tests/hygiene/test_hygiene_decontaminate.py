@@ -186,3 +186,17 @@ def test_cli_usage_errors_exit_2(tmp_path, data_dir, capsys):
 @pytest.mark.parametrize("source", ["def f(:\n  pass", "no code here", "def g():\n    return 1\n" * 3])
 def test_fingerprints_never_crash(source):
     assert isinstance(function_fingerprints(source, min_nodes=1), list)
+
+
+def test_short_benchmark_prompt_in_an_instruction_is_caught(bench_index, data_dir):
+    from codeblock.hygiene.normalize import text_tokens
+
+    short = [r for r in read_gz(data_dir / "mbpp/mbpp.jsonl.gz") if 8 <= len(text_tokens(r["text"])) < 13][:5]
+    assert short
+    only_exact = DecontamConfig(min_fraction=1.01, long_hits=10**9, functions=False, short_prompts=True)
+    for r in short:
+        row = {"instruction": "Please help. " + r["text"].upper() + " Thanks!", "response": "..."}
+        hits = Matcher(bench_index, only_exact).scan_row(row, ["instruction", "response"])
+        assert (str(r["task_id"]), "prompt_exact") in {(m["task_id"], m["reason"]) for m in hits}
+        assert Matcher(bench_index, DecontamConfig(short_prompts=False, min_fraction=1.01, long_hits=10**9,
+                                                   functions=False)).scan_row(row, ["instruction"]) == []

@@ -25,8 +25,8 @@ def test_inspect_html(tiny_tokenizer, tmp_path):
     page = build_html(tmp_path, n=5)
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "Legend" in page
     assert not re.search(r"""(src|href)=["']?https?:""", page)  # no external assets
-    assert "<b>" not in page and "b&gt;bold" in page  # prompt text is escaped
-    assert page.count('class="eos"') == out.stats["eos"]["supervised"] + 1  # + the legend swatch
+    assert "<b>" not in page and "Loop <b>bold</b>." in htmllib.unescape(re.sub(r"<[^>]+>", "", page))  # escaped, intact
+    assert page.count('class="eos"') == out.stats["eos"]["supervised"] == 2
     # every supervised code token is highlighted: concatenated highlighted text covers the selected spans
     highlighted = "".join(htmllib.unescape(m) for m in re.findall(r'<span class="sup"[^>]*>(.*?)</span>', page))
     for rec in out.selection:

@@ -81,7 +81,13 @@ def test_response_without_code_is_nl_only_or_dropped(tiny_tokenizer):
     out = prepare_dataset([prose, GOOD], tokenizer=tiny_tokenizer, scorer=HashScorer(), config=_cfg(), progress=False)
     rec = next(r for r in out.selection if r["index"] == 0)
     assert rec["kept"] and rec["n_code_tokens"] == 0 and rec["n_nl_tokens"] > 0
+    # default: the row keeps its supervised end-of-turn token (EOS-only row, counted)
     out = prepare_dataset([prose, GOOD], tokenizer=tiny_tokenizer, scorer=HashScorer(), config=_cfg(nl_share=0.0), progress=False)
+    assert out.stats["n_eos_only_rows"] == 1 and out.stats["n_kept"] == 2
+    eos_row = next(r for r in out.rows if r["example_index"] == 0)
+    assert eos_row["n_supervised"] == 0 and sum(v != -100 for v in eos_row["labels"]) == 1
+    out = prepare_dataset([prose, GOOD], tokenizer=tiny_tokenizer, scorer=HashScorer(),
+                          config=_cfg(nl_share=0.0, keep_eos_only_rows=False), progress=False)
     assert out.stats["n_dropped"]["no_supervised_tokens"] == 1 and [r["example_index"] for r in out.rows] == [1]
     dropped = next(r for r in out.selection if r["index"] == 0)
     assert dropped["kept"] is False and dropped["drop_reason"] == "no_supervised_tokens"

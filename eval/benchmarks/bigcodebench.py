@@ -1,0 +1,116 @@
+"""BigCodeBench v0.1.0 (1,140 tasks; ``complete`` and ``instruct`` splits), local execution like bigcodebench 0.2.5.
+
+* Program: ``code_prompt + "\\n    pass\\n" + solution`` (the "calibrated" form that restores imports the model
+  dropped), then the task's ``test`` (a ``unittest`` ``TestCases`` class); the whole suite runs under one limit,
+  ``240 s x timeout_scale`` (the official ``BIGCODEBENCH_TIMEOUT_PER_TASK``); pass iff no failure and no error.
+* Our Python 3.11 environment lacks part of the official (Python 3.10) library pins, and the sandbox has no network,
+  so some reference solutions fail here. Before scoring, the reference of every task being evaluated is run once; the
+  failing ones are excluded and listed (``excluded_tasks``). The list is cached in the harness cache keyed by the
+  dataset sha256, the Python version and a hash of the installed distributions, so runs are deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from codeblock_eval.benchmarks.base import INSTRUCTION_PREFIX, Benchmark, Problem, Verdict
+from codeblock_eval.data_files import cache_dir, data_file, dataset_info, file_sha256, read_jsonl
+from codeblock_eval.sandbox import Limits
+
+TIMEOUT_PER_TASK = 240.0
+MEMORY_MB = 8192
+
+
+def environment_fingerprint() -> str:
+    from importlib import metadata
+
+    dists = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions() if d.metadata["Name"])
+    return hashlib.sha256("\n".join([sys.version, *dists]).encode()).hexdigest()[:16]
+
+
+class BigCodeBench(Benchmark):
+    relpath = "bigcodebench/BigCodeBench-v0.1.0.jsonl.gz"
+
+    def __init__(self, split: str = "complete", *, timeout: float = TIMEOUT_PER_TASK):
+        if split not in ("complete", "instruct"):
+            raise ValueError(f"BigCodeBench split must be 'complete' or 'instruct', got {split!r}")
+        self.split = split
+        self.name = "bigcodebench" if split == "complete" else "bigcodebench-instruct"
+        self.timeout = timeout
+        self._path: Path | None = None
+        self._lock = threading.Lock()
+        self.limits = Limits(memory_mb=max(Limits().memory_mb, MEMORY_MB))
+
+    def load_problems(self, data_dir: Path | None) -> list[Problem]:
+        self._path = data_file(data_dir, self.relpath)
+        problems = []
+        for rec in read_jsonl(self._path):
+            if self.split == "complete":
+                instruction = f"{INSTRUCTION_PREFIX}\n```\n{rec['complete_prompt'].strip()}\n```\n"
+            else:
+                instruction = f"{INSTRUCTION_PREFIX}\n{rec['instruct_prompt'].strip()}\n"
+            problems.append(Problem(
+                task_id=rec["task_id"], prompt=rec["complete_prompt"], instruction=instruction,
+                entry_point=rec["entry_point"], language="python",
+                stop_sequences=("<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint("),
+                extra={"code_prompt": rec["code_prompt"], "test": rec["test"],
+                       "canonical_solution": rec["canonical_solution"], "libs": rec.get("libs")}))
+        return problems
+
+    def dataset_info(self) -> dict:
+        if self._path is None:
+            raise RuntimeError("call load_problems() first")
+        return {**dataset_info("BigCodeBench", "v0.1.0", self._path), "split": self.split}
+
+    def reference_program(self, problem: Problem) -> str:
+        return problem.prompt + problem.extra["canonical_solution"]
+
+    def calibrated(self, problem: Problem, solution: str) -> str:
+        return problem.extra["code_prompt"] + "\n    pass\n" + solution
+
+    def _run(self, problem: Problem, solution: str, sandbox, timeout_scale: float) -> Verdict:
+        limit = self.timeout * timeout_scale
+        program = self.calibrated(problem, solution) + "\n" + problem.extra["test"] + "\n"
+        res = sandbox.run_python({"mode": "unittest", "program": program, "time_limit": limit}, wall_s=limit + 15,
+                                 site_packages=True, limits=self.limits)
+        if res.error:
+            return Verdict("error", {"error": res.error})
+        if not res.verified:
+            return Verdict("timeout" if res.timed_out else "fail",
+                           {"reason": "no completion proof", "exit_code": res.exit_code, "stderr": res.stderr[-500:]})
+        payload = res.payload_json()
+        return Verdict(payload.pop("status"), payload)
+
+    def prepare(self, problems, sandbox, *, parallel: int, timeout_scale: float) -> dict:
+        key = f"{file_sha256(self._path)[:16]}-{environment_fingerprint()}"
+        path = cache_dir() / f"bigcodebench-reference-{key}.json"
+        with self._lock:
+            known = json.loads(path.read_text()) if path.exists() else {}
+            todo = [p for p in problems if p.task_id not in known]
+            if todo:
+                with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+                    verdicts = list(pool.map(
+                        lambda p: self._run(p, self.reference_program(p), sandbox, timeout_scale), todo))
+                for p, v in zip(todo, verdicts):
+                    reason = v.details.get("error") or v.details.get("failed") or v.details.get("stderr") or ""
+                    known[p.task_id] = "pass" if v.passed else f"{v.status}: {str(reason)[:300]}"
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                tmp.write_text(json.dumps(known, sort_keys=True, indent=0))
+                os.replace(tmp, path)
+        excluded = {p.task_id: known[p.task_id] for p in problems if known[p.task_id] != "pass"}
+        return {"excluded": excluded, "reference_cache": str(path)}
+
+    def check(self, problem, program, sandbox, state, *, timeout_scale: float) -> Verdict:
+        return self._run(problem, program, sandbox, timeout_scale)
+
+    def notes(self) -> list[str]:
+        return [f"BigCodeBench v0.1.0 {self.split} split, local execution (calibrated solutions, whole unittest suite, "
+                f"{self.timeout:.0f} s); tasks whose reference fails in this environment are excluded and listed. "
+                "v0.1.0 differs from the official v0.1.4 in ~10 tasks (16, 37, 178, 211, 215, 241, 267, 760, 1005, "
+                "1006)."]

@@ -1,0 +1,58 @@
+"""Fixtures for the execution side of the evaluation harness: one shared sandbox, a private harness cache."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _eval_cache(tmp_path_factory):
+    # Ground-truth outputs/timings and reference-failure lists go to a per-session cache, never the user's.
+    path = tmp_path_factory.mktemp("codeblock-eval-cache")
+    old = os.environ.get("CODEBLOCK_CACHE_DIR")
+    os.environ["CODEBLOCK_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("CODEBLOCK_CACHE_DIR", None)
+    else:
+        os.environ["CODEBLOCK_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    from codeblock_eval.sandbox import Sandbox
+
+    return Sandbox()
+
+
+@pytest.fixture(scope="session")
+def leftovers():
+    """Callable returning sandbox processes still alive (must be empty after every run)."""
+    return leftover_processes
+
+
+def leftover_processes() -> list[int]:
+    """Processes still carrying a sandbox marker or a sandbox-pool uid (there must be none after a run)."""
+    from codeblock_eval.sandbox import _UIDS
+
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            st_uid = os.stat(f"/proc/{name}").st_uid
+            with open(f"/proc/{name}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+            if state in (b"Z", b"X"):
+                continue
+            if _UIDS.base <= st_uid < _UIDS.base + _UIDS.size:
+                found.append(int(name))
+                continue
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if b"CODEBLOCK_SANDBOX_ID=" in f.read():
+                    found.append(int(name))
+        except OSError:
+            continue
+    return found
