@@ -292,6 +292,8 @@ class Sandbox:
         self.net_mode = support["net"] if isolate_network else None
         self.uid_isolation = bool(support["root"] and drop_privileges)
         self._site_paths = [p for p in site.getsitepackages() if os.path.isdir(p)]
+        self.started_ids: set[str] = set()  # run ids / uids this instance used (lets tests look for leftovers)
+        self.used_uids: set[int] = set()
         self._expose = hidden_pairs([sys.base_prefix, sys.prefix, *self._site_paths]) if self.uid_isolation else []
 
     def describe(self) -> dict:
@@ -329,6 +331,9 @@ class Sandbox:
         workdir = self.new_workdir() if own_workdir else Path(workdir)
         uid = _UIDS.acquire() if (self.uid_isolation and drop_privileges) else None
         run_id = secrets.token_hex(8)
+        self.started_ids.add(run_id)
+        if uid is not None:
+            self.used_uids.add(uid)
         marker = f"CODEBLOCK_SANDBOX_ID={run_id}"
         nonce = secrets.token_hex(16).encode()
         fds_to_close: list[int] = []

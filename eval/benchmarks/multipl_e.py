@@ -112,14 +112,12 @@ class MultiPLE(Benchmark):
         if completion is not None and signature not in completion:
             # Base-style continuation (MultiPL-E's own convention) even if a sanitized 'solution' is also present.
             return problem.prompt + truncate_at_stops(completion, problem.stop_sequences) + "\n" + tests
-        if sample.get("solution") is not None:
-            if self.lang != "js" or tests.lstrip().startswith("}"):
-                tests = tests.lstrip()
-                tests = tests[1:] if tests.startswith("}") else tests
-            return sample["solution"] + "\n" + tests
-        if sample.get("completion") is not None:
-            return problem.prompt + truncate_at_stops(sample["completion"], problem.stop_sequences) + "\n" + tests
-        raise ValueError(f"sample for {problem.task_id} has neither 'solution' nor 'completion'")
+        full = sample.get("solution") if sample.get("solution") is not None else completion
+        if full is None:
+            raise ValueError(f"sample for {problem.task_id} has neither 'solution' nor 'completion'")
+        if tests.lstrip().startswith("}"):  # that brace closes the prompt's function, which `full` already has
+            tests = tests.lstrip()[1:]
+        return full + "\n" + tests
 
     def toolchain(self) -> dict:
         if self.lang == "cpp":

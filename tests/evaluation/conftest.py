@@ -28,15 +28,14 @@ def sandbox():
 
 
 @pytest.fixture(scope="session")
-def leftovers():
-    """Callable returning sandbox processes still alive (must be empty after every run)."""
-    return leftover_processes
+def leftovers(sandbox):
+    """Callable returning processes of this session's sandbox runs still alive (must be empty after every run)."""
+    return lambda: leftover_processes(sandbox)
 
 
-def leftover_processes() -> list[int]:
-    """Processes still carrying a sandbox marker or a sandbox-pool uid (there must be none after a run)."""
-    from codeblock_eval.sandbox import _UIDS
-
+def leftover_processes(sandbox) -> list[int]:
+    """Live processes that carry one of the sandbox's run markers or run under one of its uids."""
+    markers = [f"CODEBLOCK_SANDBOX_ID={i}".encode() for i in sandbox.started_ids]
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -47,12 +46,13 @@ def leftover_processes() -> list[int]:
                 state = f.read().rsplit(b")", 1)[1].split()[0]
             if state in (b"Z", b"X"):
                 continue
-            if _UIDS.base <= st_uid < _UIDS.base + _UIDS.size:
+            if st_uid in sandbox.used_uids:
                 found.append(int(name))
                 continue
             with open(f"/proc/{name}/environ", "rb") as f:
-                if b"CODEBLOCK_SANDBOX_ID=" in f.read():
-                    found.append(int(name))
+                env = f.read()
+            if b"CODEBLOCK_SANDBOX_ID=" in env and any(m in env for m in markers):
+                found.append(int(name))
         except OSError:
             continue
     return found

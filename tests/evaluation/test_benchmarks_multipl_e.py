@@ -64,8 +64,12 @@ def test_handwritten_solutions(lang, data_dir, sandbox, tmp_path, leftovers):
     assert len(problems) == 3
     samples = [{"task_id": t, "completion": c} for t, c in GOOD[lang].items()]
     samples += [{"task_id": t, "completion": c} for t, c in WRONG[lang].items()]
+    # Chat style: the reply restates the whole function (it is then the full program, not a continuation).
+    add = next(p for p in problems if p.task_id == "HumanEval_53_add")
+    whole = add.prompt + GOOD[lang]["HumanEval_53_add"]
+    samples.append({"task_id": "HumanEval_53_add", "completion": whole, "solution": whole})
     summary = evaluate_samples(bench, problems, samples, out_dir=tmp_path, allow_code_execution=True,
                                sandbox=sandbox, progress=False, parallel=2)
-    assert summary["n_samples"] == 5 and summary["n_error"] == 0, summary
-    assert summary["n_pass"] == 3, (tmp_path / "eval_results.jsonl").read_text()
+    assert summary["n_samples"] == 6 and summary["n_error"] == 0, summary
+    assert summary["n_pass"] == 4, (tmp_path / "eval_results.jsonl").read_text()
     assert not leftovers()

@@ -200,3 +200,13 @@ def test_short_benchmark_prompt_in_an_instruction_is_caught(bench_index, data_di
         assert (str(r["task_id"]), "prompt_exact") in {(m["task_id"], m["reason"]) for m in hits}
         assert Matcher(bench_index, DecontamConfig(short_prompts=False, min_fraction=1.01, long_hits=10**9,
                                                    functions=False)).scan_row(row, ["instruction"]) == []
+
+
+def test_report_only_keeps_every_row(tmp_path, data_dir, index_cache, bench_index):
+    he = read_gz(data_dir / "humaneval/HumanEval.jsonl.gz")[7]
+    data = write_jsonl(tmp_path / "t.jsonl", [_row(he["prompt"] + he["canonical_solution"]), _row(UNRELATED[3])])
+    out = tmp_path / "o"
+    assert main(["decontaminate", "--data", str(data), "--out", str(out), "--report_only",
+                 "--data_dir", str(data_dir), "--cache_dir", str(index_cache)]) == 0
+    assert len(read_jsonl(out / "data.jsonl")) == 2
+    assert [(r["row"], r["task_id"]) for r in read_jsonl(out / "report.jsonl")] == [(0, "HumanEval/7")]
