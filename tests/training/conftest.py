@@ -24,32 +24,7 @@ CHATML = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-CODE_ROWS = [
-    {
-        "messages": [
-            {"role": "user", "content": "Write a function that adds two numbers."},
-            {"role": "assistant", "content": "Here is the function:\n```python\ndef add(a, b):\n    total = a + b\n    return total\n```\nIt returns the sum."},
-        ]
-    },
-    {
-        "messages": [
-            {"role": "user", "content": "Reverse a list in Python."},
-            {"role": "assistant", "content": "Use slicing:\n```python\ndef rev(xs):\n    out = xs[::-1]\n    return out\n```\nThat is all."},
-        ]
-    },
-    {
-        "messages": [
-            {"role": "user", "content": "Count vowels in a string."},
-            {"role": "assistant", "content": "Sure.\n```python\ndef count_vowels(s):\n    n = 0\n    for ch in s:\n        if ch in 'aeiou':\n            n += 1\n    return n\n```\nLoop over the characters and count."},
-        ]
-    },
-    {
-        "messages": [
-            {"role": "user", "content": "Compute a factorial."},
-            {"role": "assistant", "content": "Recursively:\n```python\ndef fact(n):\n    if n <= 1:\n        return 1\n    return n * fact(n - 1)\n```\nBase case first."},
-        ]
-    },
-]
+from training_helpers import CODE_ROWS  # noqa: E402  (shared with test modules; 'conftest' is not importable by name)
 
 
 def _corpus():

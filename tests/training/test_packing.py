@@ -34,7 +34,7 @@ def test_packed_per_token_loss_equals_unpacked(tiny_model_dir, attn):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from codeblock import CodeBlockCollator
-    from conftest import CODE_ROWS
+    from training_helpers import CODE_ROWS
     from training_helpers import span_labels
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)

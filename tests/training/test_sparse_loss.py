@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from codeblock.packing import pack_rows  # noqa: E402
 from codeblock.sparse_loss import pick_mode, sparse_causal_lm_loss, sparse_causal_lm_loss_with_stats  # noqa: E402
-from conftest import CODE_ROWS  # noqa: E402
+from training_helpers import CODE_ROWS  # noqa: E402
 from training_helpers import pad_batch, span_labels  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
-from conftest import CODE_ROWS  # noqa: E402
+from training_helpers import CODE_ROWS  # noqa: E402
 from training_helpers import span_labels  # noqa: E402
 
 

@@ -50,3 +50,32 @@ def pad_batch(rows, pad_id: int):
         am[i, :k] = 1
         lab[i, :k] = torch.tensor(r["labels"])
     return {"input_ids": ids, "attention_mask": am, "labels": lab}
+
+
+# Rows with fenced code used by several training tests.
+CODE_ROWS = [
+    {
+        "messages": [
+            {"role": "user", "content": "Write a function that adds two numbers."},
+            {"role": "assistant", "content": "Here is the function:\n```python\ndef add(a, b):\n    total = a + b\n    return total\n```\nIt returns the sum."},
+        ]
+    },
+    {
+        "messages": [
+            {"role": "user", "content": "Reverse a list in Python."},
+            {"role": "assistant", "content": "Use slicing:\n```python\ndef rev(xs):\n    out = xs[::-1]\n    return out\n```\nThat is all."},
+        ]
+    },
+    {
+        "messages": [
+            {"role": "user", "content": "Count vowels in a string."},
+            {"role": "assistant", "content": "Sure.\n```python\ndef count_vowels(s):\n    n = 0\n    for ch in s:\n        if ch in 'aeiou':\n            n += 1\n    return n\n```\nLoop over the characters and count."},
+        ]
+    },
+    {
+        "messages": [
+            {"role": "user", "content": "Compute a factorial."},
+            {"role": "assistant", "content": "Recursively:\n```python\ndef fact(n):\n    if n <= 1:\n        return 1\n    return n * fact(n - 1)\n```\nBase case first."},
+        ]
+    },
+]
