@@ -175,7 +175,7 @@ def test_resume_refuses_other_settings(tiny_lm_dir, generator, tmp_path):
 @pytest.mark.gpu
 def test_vllm_backend_on_cuda(tiny_lm_dir):
     pytest.importorskip("vllm")
-    from codeblock_eval.generation import VLLMGenerator
+    from codeblock_eval.generation_vllm import VLLMGenerator
 
     gen = VLLMGenerator(GenerationSettings(model=str(tiny_lm_dir), backend="vllm", max_new_tokens=8))
     out = gen.generate(PROMPTS[:2], [["\ndef "], []])
