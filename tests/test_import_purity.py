@@ -18,7 +18,8 @@ OPTIONAL_PURE = [
     "codeblock.pair_selection", "codeblock.hygiene.decontaminate", "codeblock.hygiene.secrets_scan",
     "codeblock.hygiene.dedup", "codeblock.hygiene.splits", "codeblock.hygiene.manifest",
     "codeblock_eval.sandbox", "codeblock_eval.execution", "codeblock_eval.passk", "codeblock_eval.registry",
-    "codeblock_eval.sanitize", "codeblock_eval.compare",
+    "codeblock_eval.sanitize", "codeblock_eval.compare", "codeblock_eval.samples_io", "codeblock_eval.results",
+    "codeblock_eval.cli", "codeblock_eval.generation",
 ]
 
 
