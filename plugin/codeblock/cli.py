@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("codeblock.analyze_cmd", "Parse code (or a markdown response) into coding items, data flow, reach and bridge."),
     "demo": ("codeblock.demo", "Run the pipeline on a bundled example with embedded defaults."),
     "prepare": ("codeblock.prepare_cmd", "Select pairs and code items under a token budget and write training labels."),
+    "train": ("codeblock.train_cmd", "LoRA/QLoRA SFT with TRL on CodeBlock or baseline labels from one YAML."),
+    "experiment": ("codeblock.experiment", "Run prepare -> train -> eval for every arm of an experiment YAML, then compare."),
     "inspect": ("codeblock.inspect_html", "Render a prepared dataset as HTML with supervised tokens highlighted."),
     "decontaminate": ("codeblock.hygiene.decontaminate", "Drop training rows that overlap benchmark prompts, solutions or tests."),
     "scan-secrets": ("codeblock.hygiene.secrets_scan", "Find credentials and high-entropy literals; drop or redact the rows."),
@@ -59,7 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codeblock: unknown command {name!r}; valid commands: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         return 2
     parser, module = build_parser(name)
-    args = parser.parse_args(argv[1:])
+    if getattr(module, "PASSES_UNKNOWN_ARGS", False):
+        # e.g. `codeblock train --config x.yaml --max_steps 5`: the rest goes to TRL's own parser.
+        args, rest = parser.parse_known_args(argv[1:])
+        args.overrides = rest
+    else:
+        args = parser.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)
     except BrokenPipeError:  # `codeblock analyze x.py | head`: the reader left; not our error

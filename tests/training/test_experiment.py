@@ -1,0 +1,120 @@
+"""The experiment runner: config validation, the training mix, and a real smoke run of every arm type.
+
+The smoke run is the headline experiment in miniature (recipes/experiments/smoke_tiny.yaml with a tiny random Llama):
+real `codeblock prepare`, `codeblock train` and `codeblock-eval` subprocesses, so the runner cannot rot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from codeblock.config import ConfigError
+from codeblock.experiment_config import ExperimentConfig
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "experiments"
+
+
+def _minimal(**changes):
+    data = {"name": "t", "base_model": "m", "data": {"path": "x.jsonl"}, "benchmarks": ["humaneval"],
+            "arms": [{"name": "full", "supervision": "full"}, {"name": "codeblock"}]}
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.name)
+def test_experiment_recipes_validate(path):
+    cfg = ExperimentConfig.from_yaml(path)
+    assert cfg.baseline_arm in [a.name for a in cfg.arms]
+    lines = path.read_text().splitlines()[:6]
+    assert any("Launch" in line for line in lines) and any("memory" in line or "VRAM" in line for line in lines)
+    for arm in cfg.arms:  # every arm's CodeBlock knobs build a valid config
+        assert cfg.codeblock_config(arm, seed=cfg.seeds[0]).seed == cfg.seeds[0]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"arms": [{"name": "a"}, {"name": "a"}]}, "unique"),
+    ({"arms": [{"name": "x", "supervision": "nonsense"}]}, "supervision"),
+    ({"arms": [{"name": "x", "codeblock": {"budget_ratoi": 0.1}}]}, "budget_ratio"),
+    ({"arms": [{"name": "x", "training": {"output_dir": "y"}}]}, "set by the runner"),
+    ({"trainig": {}}, "training"),
+    ({"eval": {"limt": 3}}, "unknown keys"),
+    ({"data": {"path": "x", "sources": ["mbpp-train"]}}, "exactly one"),
+    ({"baseline_arm": "nope"}, "not an arm"),
+    ({"arms": [{"name": "a/b"}]}, "folder names"),
+])
+def test_experiment_config_errors_are_actionable(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig.from_dict(_minimal(**changes))
+
+
+def test_full_arm_defaults_to_dense_loss_and_is_the_baseline():
+    cfg = ExperimentConfig.from_dict(_minimal())
+    full, codeblock = cfg.arms
+    assert (full.sparse_loss, codeblock.sparse_loss) == (False, True)
+    assert cfg.baseline_arm == "full"
+
+
+def test_training_mix_excludes_test_ids_and_contamination(data_dir, tmp_path):
+    from codeblock.experiment_data import build_training_mix, mbppplus_ids
+
+    manifest = build_training_mix(data_dir, ["mbpp-train"], tmp_path / "train.jsonl", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    ids = {int(r["source_id"].split("/")[1]) for r in rows}
+    assert ids and min(ids) >= 601 and max(ids) <= 974  # never the test split 11-510
+    assert not ids & mbppplus_ids(data_dir)  # MBPP+ draws 108 tasks from ids >= 601: none may be trained on
+    info = manifest["sources"]["mbpp-train"]
+    assert info["n_split"] == 374 and info["excluded_mbppplus_ids"] == 108
+    assert manifest["n_rows"] == len(rows) == info["n_rows"] - manifest["decontamination"]["n_contaminated"]
+    assert rows[0]["response"].startswith("```python\n") and "Your code should pass these tests" in rows[0]["instruction"]
+
+
+@pytest.mark.slow
+def test_smoke_experiment_runs_every_arm_and_skips_finished_steps(tiny_model_dir, data_dir, tmp_path):
+    raw = yaml.safe_load((RECIPES / "smoke_tiny.yaml").read_text())
+    raw["base_model"] = str(tiny_model_dir)
+    cfg_path = tmp_path / "smoke.yaml"
+    cfg_path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "run"
+    env = {**os.environ, "CODEBLOCK_DATA_DIR": str(data_dir), "CODEBLOCK_CACHE_DIR": str(tmp_path / "cache"),
+           "TQDM_DISABLE": "1"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "codeblock.cli", "experiment", str(cfg_path), "--out", str(out),
+                               *args], env=env, capture_output=True, text=True, timeout=1200)
+
+    res = cli()
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    labels = [r["label"] for r in summary["runs"]]
+    assert labels[0] == "full-s1" and set(labels) == {"base", "full-s1", "codeblock-s1", "random_tokens-s1",
+                                                      "token_cleaning-s1"}
+    report = (out / "report.md").read_text()
+    assert all(label in report for label in labels) and "McNemar" in report and (out / "report.png").stat().st_size
+    facts = {r["label"]: r["facts"] for r in summary["runs"]}
+    assert facts["base"] == {}
+    for label in labels[1:]:
+        assert facts[label]["global_step"] == 2 and facts[label]["train_wall_s"] > 0 and facts[label]["peak_memory_mb"] > 0
+        results = json.loads((out / "eval" / label / "results.json").read_text())
+        assert results["adapter"] and {b["n_tasks"] for b in results["benchmarks"].values()} == {5}
+    assert facts["full-s1"]["supervised_fraction"] == 1.0
+    assert 0 < facts["codeblock-s1"]["supervised_fraction"] < 1.0
+    assert 0 < facts["token_cleaning-s1"]["supervised_fraction"] < 1.0
+    assert (out / "reference" / "s1" / "merged" / "config.json").is_file()  # Token Cleaning's reference model
+
+    # Nothing changed: every step is skipped.
+    plan = cli("--dry-run")
+    statuses = [line.split()[0] for line in plan.stdout.splitlines() if line.strip()]
+    assert plan.returncode == 0 and statuses and set(statuses) == {"done"}, plan.stdout
+    # One arm's knob changed: only that arm's prepare/train/eval rerun.
+    raw["arms"][3]["codeblock"] = {"budget_ratio": 0.2}
+    cfg_path.write_text(yaml.safe_dump(raw))
+    plan = cli("--dry-run")
+    to_run = sorted(line.split(None, 1)[1] for line in plan.stdout.splitlines() if line.strip().startswith("run"))
+    assert to_run == ["eval random_tokens-s1", "prepare random_tokens-s1", "train random_tokens-s1"], plan.stdout
