@@ -10,7 +10,7 @@ import pytest
 PURE_MODULES = [
     "codeblock", "codeblock.cli", "codeblock.structure_types", "codeblock.languages", "codeblock.segment",
     "codeblock.items_python", "codeblock.defuse_python", "codeblock.dataflow", "codeblock.analysis",
-    "codeblock.analyze_cmd", "codeblock.items_clike",
+    "codeblock.analyze_cmd", "codeblock.items_clike", "codeblock.supervision_policies", "codeblock.prepare_report",
 ]
 OPTIONAL_PURE = [
     # Pure modules owned by other stages: checked when present.

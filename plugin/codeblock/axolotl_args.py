@@ -6,6 +6,9 @@ Two kinds of keys:
   ``codeblock_nl_share``, ...), generated from the dataclass so the two can never drift apart;
 * integration keys that only make sense inside a trainer (:data:`INTEGRATION_KEYS`).
 
+``codeblock_supervision`` is a CodeBlockConfig field: ``codeblock`` or a baseline policy (``full``, ``random_tokens``,
+``gce_tokens``, ``excess_tokens``, ``random_items``), so a baseline arm is the same YAML with one key changed.
+
 A key left unset (None) means "the CodeBlockConfig default". The ``after`` validator builds the CodeBlockConfig, so a bad
 value fails Axolotl's config validation with CodeBlock's own message. Unknown ``codeblock_*`` keys cannot be caught here
 (Axolotl drops unknown keys before this model sees them); :mod:`codeblock.axolotl_plugin` checks the raw config.
@@ -26,8 +29,6 @@ INTEGRATION_KEYS: dict[str, tuple[Any, Any, str]] = {
     "sparse_loss": (bool, True, "Project only supervised positions through the LM head (same loss, less compute)."),
     "sparse_mode": (Literal["auto", "gather", "keep"], "auto",
                     "gather: backbone + per-token gather; keep: logits_to_keep index tensor; auto picks."),
-    "supervision": (Literal["codeblock", "full"], "codeblock",
-                    "codeblock: CodeBlock labels; full: full-response SFT labels on the same rendering (baseline arm)."),
     "score_cache_dir": (str | None, None, "SQLite cache of scoring-model log-probs (resumable preprocessing)."),
 }
 

@@ -21,6 +21,7 @@ from typing import Any
 CODE_LANGUAGES = ("python", "javascript", "typescript", "java", "c", "cpp", "go", "rust")
 
 CHOICES: dict[str, tuple] = {
+    "supervision": ("codeblock", "full", "random_tokens", "gce_tokens", "excess_tokens", "random_items"),
     "pair_selector": ("quality_longtail", "ifd", "kmeans_ifd", "random", "none"),
     "unfenced_policy": ("parse", "nl"),
     "utility_mode": ("gce", "ce", "excess_gce", "excess_ce"),
@@ -49,6 +50,13 @@ def _f(default, help_: str, **kw):
 class CodeBlockConfig:
     """Every knob of the CodeBlock data pipeline. Defaults follow method.md §2.0 except ``supervise_eos`` (see help)."""
 
+    # --- supervision policy (method.md §3 baselines; see codeblock.supervision_policies)
+    supervision: str = _f(
+        "codeblock",
+        "Which tokens get labels: codeblock (items + NL), full (all response tokens of the kept pairs, budget ignored), "
+        "random_tokens (B3), gce_tokens (B5: top-B by g_t), excess_tokens (B4: top-B by loss_base - loss_ref, needs "
+        "reference_model), random_items (B6: random item priority). Same data, rendering, pair selection and budget.",
+    )
     # --- (a) pair selection
     pair_selector: str = _f("quality_longtail", "Pair-level selection: quality_longtail (DS2-style), ifd, kmeans_ifd, random, none.")
     pair_keep_ratio: float = _f(0.40, "Fraction of valid pairs kept by the pair selector (floor(ratio*N)).")
@@ -202,6 +210,9 @@ class CodeBlockConfig:
             )
         if self.utility_mode.startswith("excess") and not self.reference_model:
             raise ConfigError(f"utility_mode={self.utility_mode!r} needs reference_model (a fine-tuned reference); set it or use gce/ce")
+        if self.supervision == "excess_tokens" and not self.reference_model:
+            raise ConfigError("supervision=excess_tokens ranks tokens by loss_base - loss_ref and needs reference_model "
+                              "(the fine-tuned reference, method.md §2(d)); set it or pick another supervision")
         if self.selection_scope == "per_example" and self.budget_denominator == "pool":
             raise ConfigError("selection_scope=per_example computes quotas on kept pairs; use budget_denominator=selected_pairs")
 

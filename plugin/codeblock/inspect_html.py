@@ -127,7 +127,22 @@ def render_example(rec: dict, row: dict) -> str:
     return f'<div class="card"><div class="meta">{meta}</div><div class="text">{"".join(out)}</div></div>'
 
 
-def build_html(prep_dir: str | Path, n: int = 20) -> str:
+ORDERS = ("input", "items", "supervised")
+
+
+def _ordered(recs: list[dict], order: str) -> list[dict]:
+    """input: file order; items: rows with a selected item or NL token first (at a 1.9% budget most short rows are
+    EOS-only, so the first rows of a file often show nothing); supervised: highest supervised share first."""
+    if order == "input":
+        return recs
+    if order == "items":
+        return sorted(recs, key=lambda r: (r.get("n_supervised", 0) == 0, r["index"]))
+    if order == "supervised":
+        return sorted(recs, key=lambda r: (-r.get("n_supervised", 0) / max(1, r.get("n_response_tokens", 1)), r["index"]))
+    raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+
+
+def build_html(prep_dir: str | Path, n: int = 20, order: str = "input") -> str:
     prep_dir = Path(prep_dir)
     stats = json.loads((prep_dir / "stats.json").read_text(encoding="utf-8"))
     rows = {r["example_index"]: r for r in _read_jsonl(prep_dir / "train.jsonl")}
@@ -155,7 +170,9 @@ def build_html(prep_dir: str | Path, n: int = 20) -> str:
               '<span class="sw nl">informative NL token</span><span class="sw eos">end-of-turn (EOS)</span>'
               '<span class="sw cand">selectable item, not selected</span></div>'
               '<div class="meta">Darker item colour = stronger data-flow signal. Hover a token for its item scores.</div>')
-    examples = "".join(render_example(rec, rows[rec["index"]]) for rec in recs[:n])
+    shown = _ordered(recs, order)[:n]
+    examples = "".join(render_example(rec, rows[rec["index"]]) for rec in shown)
+    heading = {"input": "First", "items": "First supervised", "supervised": "Most supervised"}[order]
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>CodeBlock inspect</title>"
         f"<style>{CSS}</style></head><body><h1>CodeBlock: supervised tokens</h1>"
@@ -163,7 +180,7 @@ def build_html(prep_dir: str | Path, n: int = 20) -> str:
         f'<div class="card"><table class="summary">{summary}</table></div>'
         f'<div class="card"><h2>Per-example supervision ({len(fractions)} rows)</h2>{_histogram_svg(fractions)}</div>'
         f'<div class="card"><h2>Legend</h2>{legend}</div>'
-        f"<h2>First {min(n, len(recs))} examples</h2>{examples}</body></html>\n"
+        f"<h2>{heading} {len(shown)} examples</h2>{examples}</body></html>\n"
     )
 
 
@@ -171,6 +188,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", help="output folder of `codeblock prepare`")
     parser.add_argument("--html", required=True, help="HTML file to write")
     parser.add_argument("--n", type=int, default=20, help="number of examples to render (default 20)")
+    parser.add_argument("--order", choices=ORDERS, default="input",
+                        help="input (file order), items (rows with selected items/NL first), supervised (highest share first)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -183,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         print("codeblock inspect: error: --n must be >= 1", file=sys.stderr)
         return 2
     try:
-        page = build_html(prep, args.n)
+        page = build_html(prep, args.n, args.order)
     except ValueError as exc:
         print(f"codeblock inspect: error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,11 @@
 ``scorer`` is anything with ``token_logprobs(list_of_id_lists) -> [float32 array, logp[0] = nan]`` (see
 :mod:`codeblock.scoring`). The output is a pure function of the input rows, the tokenizer, the stored scores and the
 config: every sort has a total key, and floats are rounded to 9 decimals before comparison.
+
+``config.supervision`` swaps the selection for a baseline policy (method.md §3, :mod:`codeblock.supervision_policies`):
+token-level policies (``full``, ``random_tokens``, ``gce_tokens``, ``excess_tokens``) replace the item, budget-split and
+NL passes by one token choice over the kept pairs; ``full`` and ``random_tokens`` skip the scoring pass (``scorer`` may
+be None unless the pair selector needs IFD); ``random_items`` keeps the item passes with a random priority.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 
 from codeblock.budget_selection import (
     Candidate,
+    CodeSelection,
     code_budget,
     gated_priority,
     percentile_ranks,
@@ -37,7 +43,17 @@ from codeblock.config import CodeBlockConfig
 from codeblock.data_io import Example, SkipLog, normalize_rows
 from codeblock.labels import build_labels
 from codeblock.nl_tokens import make_units, nl_candidates, select_nl
+from codeblock.prepare_report import run_stats, selection_record, structure_summary
 from codeblock.render import Renderer, RenderSkip
+from codeblock.supervision_policies import (
+    excess_ce,
+    is_token_level,
+    needs_reference,
+    needs_scores,
+    random_priorities,
+    select_tokens,
+    split_code_nl,
+)
 from codeblock.token_spans import TokenIndex
 
 
@@ -58,6 +74,7 @@ class _Work:
     analysis: Any = None
     logp: np.ndarray | None = None
     scores: np.ndarray | None = None
+    excess: np.ndarray | None = None  # supervision=excess_tokens: logp_ref - logp_base
     items: list[dict] = field(default_factory=list)  # item records (dicts) with token sets and scores
 
 
@@ -165,17 +182,13 @@ def _select_pairs(works: list[_Work], config: CodeBlockConfig, scorer, renderer:
         config.seed,
         instruction_texts=[w.example.instruction for w in works],
         response_texts=[w.example.response for w in works],
-        ifd_fn=ifd_fn,
+        ifd_fn=ifd_fn if scorer.scorer is not None else None,  # no scorer: select_pairs says IFD needs one
         quality_field=config.quality_field,
         embedding=config.embedding,
         longtail_k=config.longtail_k,
     )
     info = {"method_used": result.method_used, **{k: v for k, v in result.stats.items() if isinstance(v, (int, float, str))}}
     return list(result.kept_indices), info
-
-
-def _r9(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else round(float(x), 9)
 
 
 def prepare_dataset(
@@ -240,29 +253,23 @@ def prepare_dataset(
         for w in tqdm(works, desc="analyzing responses", disable=None if progress else True):
             w.analysis = analyze_response(w.rendered.response, scfg)
 
+    sup = config.supervision
+    token_level = is_token_level(sup)
     with timer.stage("score"):
-        logps = scorer.token_logprobs([w.rendered.input_ids for w in works]) if works else []
-        ref_logps = None
-        if config.utility_mode.startswith("excess"):
-            if reference_scorer is None:
-                raise ValueError(f"utility_mode={config.utility_mode} needs reference_scorer (the fine-tuned reference model)")
-            ref_logps = reference_scorer.token_logprobs([w.rendered.input_ids for w in works])
-        q = config.effective_q
-        for k, w in enumerate(works):
-            w.logp = np.asarray(logps[k], dtype=np.float32)
-            g = token_scores(w.logp, q)
-            if ref_logps is not None:
-                g = g - token_scores(np.asarray(ref_logps[k], dtype=np.float32), q)
-            w.scores = g
+        if needs_scores(sup) and works:
+            _score(works, config, scorer, reference_scorer)
 
     with timer.stage("utilities"):
-        item_stats = _build_items(works, config)
+        item_stats = structure_summary(works) if token_level else _build_items(works, config)
         selectable = [(k, it) for k, w in enumerate(works) for it in w.items if it["selectable"]]
         pis = percentile_ranks([it["u"] for _, it in selectable])
+        # B6 (random_items): the same passes below, ordered by a seeded random rank instead of the gated priority.
+        rand_p = random_priorities(len(selectable), config.seed) if sup == "random_items" else None
         candidates = []
-        for (k, it), pi in zip(selectable, pis):
+        for n, ((k, it), pi) in enumerate(zip(selectable, pis)):
             it["pi"] = pi
-            it["P"] = gated_priority(pi, it["R"], it["B"], config.lambda_reach, config.lambda_bridge, config.gate_quantile)
+            it["P"] = (rand_p[n] if rand_p is not None else
+                       gated_priority(pi, it["R"], it["B"], config.lambda_reach, config.lambda_bridge, config.gate_quantile))
             candidates.append(Candidate(k, it["id"], it["start"], tuple(it["tokens"]), it["P"], tuple(it.get("conflicts", ()))))
 
     with timer.stage("budget"):
@@ -270,14 +277,25 @@ def prepare_dataset(
         budget = total_budget(config.budget_ratio, t_den)
         b_code = code_budget(budget, config.nl_share)
         n_resp = {k: w.index.n_response for k, w in enumerate(works)}
-        sel = select_items(
-            candidates, n_resp, b_code, max_example_fraction=config.max_example_fraction, scope=config.selection_scope,
-            quota_ratio=(budget / t_kept if t_kept else 0.0), nl_share=config.nl_share,
-        )
+        if token_level:
+            ranking = [w.excess if sup == "excess_tokens" else w.scores for w in works] if needs_scores(sup) else None
+            picked = select_tokens(sup, [w.index.response_tokens for w in works], budget=budget, seed=config.seed, scores=ranking)
+            sel = CodeSelection()
+        else:
+            sel = select_items(
+                candidates, n_resp, b_code, max_example_fraction=config.max_example_fraction, scope=config.selection_scope,
+                quota_ratio=(budget / t_kept if t_kept else 0.0), nl_share=config.nl_share,
+            )
 
     with timer.stage("nl_tokens"):
         nl_taken: dict[int, list[int]] = {}
-        if config.nl_share > 0:
+        if token_level:  # no NL pass: split the picked tokens into code / not-code for the stats
+            for k, toks in picked.items():
+                code_spans = [(s.start + works[k].rendered.response_start, s.end + works[k].rendered.response_start)
+                              for s in works[k].analysis.segments if s.kind == "code"]
+                code, nl_taken[k] = split_code_nl(toks, works[k].index.offsets, code_spans)
+                sel.tokens[k] = set(code)
+        elif config.nl_share > 0:
             units = []
             for k, w in enumerate(works):
                 cands = nl_candidates(w.index, w.analysis.nl_spans())
@@ -302,13 +320,15 @@ def prepare_dataset(
             chosen = sorted(code_tokens | set(nl))
             rd = w.rendered
             eos_ok = config.supervise_eos and rd.eos_index is not None
-            if rd.eos_index is not None and rd.eos_index < len(w.logp) and math.isfinite(float(w.logp[rd.eos_index])):
-                eos_logps.append(float(w.logp[rd.eos_index]))
-            record = _record(w, sel.selected.get(k, []), nl, chosen, eos_ok, keep_render)
+            lp = w.logp  # None when the policy skipped scoring
+            if lp is not None and rd.eos_index is not None and rd.eos_index < len(lp) and math.isfinite(float(lp[rd.eos_index])):
+                eos_logps.append(float(lp[rd.eos_index]))
+            record = selection_record(w, sel.selected.get(k, []), nl, chosen, eos_ok, keep_render)
             eos_only = not chosen and eos_ok and config.keep_eos_only_rows
             if not chosen and not eos_only:
                 drops["no_supervised_tokens"] += 1
-                skip_log.add(w.example.index, "no_supervised_tokens", "no item or NL token selected")
+                skip_log.add(w.example.index, "no_supervised_tokens",
+                             f"{sup} selected no token" if token_level else "no item or NL token selected")
                 record["kept"], record["drop_reason"] = False, "no_supervised_tokens"
                 records.append(record)
                 continue
@@ -331,49 +351,36 @@ def prepare_dataset(
             totals["eos_missing"] += int(rd.eos_index is None)
             totals["truncated_rows"] += int(rd.truncated)
 
-    n_input = len(rows)
-    resp = totals["response_tokens"]
-    stats = {
-        "n_input": n_input,
-        "n_valid": len(examples),
-        "n_pair_selected": len(works),
-        "n_kept": len(out_rows),
-        "n_dropped": dict(sorted(drops.items())),
-        "n_dropped_total": sum(drops.values()),
-        "n_eos_only_rows": totals["eos_only_rows"],
-        "response_tokens": resp,
-        "supervised_tokens": totals["supervised_tokens"],
-        "supervised_fraction": round(totals["supervised_tokens"] / resp, 9) if resp else 0.0,
-        "supervised_fraction_with_eos": round((totals["supervised_tokens"] + totals["eos_tokens"]) / resp, 9) if resp else 0.0,
-        "code_tokens": totals["code_tokens"],
-        "nl_tokens": totals["nl_tokens"],
-        "eos": {
-            "policy": "supervised" if config.supervise_eos else "not_supervised",
-            "supervised": totals["eos_tokens"],
-            "rows_without_eos": totals["eos_missing"],
-            "mean_logp_under_scorer": _r9(float(np.mean(eos_logps))) if eos_logps else None,
-            "mean_p_under_scorer": _r9(float(np.mean(np.exp(eos_logps)))) if eos_logps else None,
-        },
-        "budget": {
-            "denominator": config.budget_denominator,
-            "T_selected_pairs": t_kept,
-            "T_pool": t_pool,
-            "B": budget,
-            "B_code": b_code,
-            "code_used": sel.used,
-            "nl_used": totals["nl_tokens"],
-            "ratio_selected_pairs": round((sel.used + totals["nl_tokens"]) / t_kept, 9) if t_kept else 0.0,
-            "ratio_pool": round((sel.used + totals["nl_tokens"]) / t_pool, 9) if t_pool else 0.0,
-            "seed_overshoot": sel.seed_overshoot,
-        },
-        "items": item_stats,
-        "pair_selection": pair_info,
-        "truncated_rows": totals["truncated_rows"],
-        "template": renderer.mode,
-        "skip_samples": skip_log.samples,
-        "timings_s": timer.times,
-    }
+    stats = run_stats(
+        config, n_input=len(rows), n_valid=len(examples), n_pair_selected=len(works), n_kept=len(out_rows), drops=drops,
+        totals=totals, eos_logps=eos_logps, t_kept=t_kept, t_pool=t_pool, budget=None if sup == "full" else budget,
+        b_code=None if token_level else b_code, code_used=totals["code_tokens"] if token_level else sel.used,
+        seed_overshoot=sel.seed_overshoot, item_stats=item_stats, pair_info=pair_info, template=renderer.mode,
+        skip_samples=skip_log.samples, timings=timer.times,
+    )
     return PreparedDataset(out_rows, records, stats)
+
+
+def _score(works: list[_Work], config: CodeBlockConfig, scorer, reference_scorer) -> None:
+    """One scoring pass: w.logp, w.scores (g_t per utility_mode) and, for excess_tokens, w.excess (plain CE)."""
+    if scorer.scorer is None:
+        raise ValueError(f"supervision={config.supervision} needs a scorer (codeblock.scoring.Scorer)")
+    logps = scorer.token_logprobs([w.rendered.input_ids for w in works])
+    ref_logps = None
+    if needs_reference(config.supervision, config.utility_mode):
+        if reference_scorer is None:
+            raise ValueError(f"utility_mode={config.utility_mode}/supervision={config.supervision} needs reference_scorer "
+                             "(the fine-tuned reference model)")
+        ref_logps = reference_scorer.token_logprobs([w.rendered.input_ids for w in works])
+    q = config.effective_q
+    for k, w in enumerate(works):
+        w.logp = np.asarray(logps[k], dtype=np.float32)
+        g = token_scores(w.logp, q)
+        if config.utility_mode.startswith("excess"):
+            g = g - token_scores(np.asarray(ref_logps[k], dtype=np.float32), q)
+        w.scores = g
+        if config.supervision == "excess_tokens":
+            w.excess = excess_ce(w.logp, np.asarray(ref_logps[k], dtype=np.float32))
 
 
 def _build_items(works: list[_Work], config: CodeBlockConfig) -> dict:
@@ -443,46 +450,6 @@ def _block_conflicts(items: list[dict]) -> None:
         b["conflicts"] = [it["id"] for it in inner]
         for it in inner:
             it.setdefault("conflicts", []).append(b["id"])
-
-
-def _record(w: _Work, selected_ids: list[int], nl: list[int], chosen: list[int], eos_ok: bool, keep_render: bool) -> dict:
-    rd, idx = w.rendered, w.index
-    by_id = {it["id"]: it for it in w.items}
-    sel_set = set(selected_ids)
-    spans = []
-    for iid in sorted(selected_ids, key=lambda i: (by_id[i]["start"], i)):
-        it = by_id[iid]
-        spans.append({"item_id": iid, "start": it["start"], "end": it["end"], "kind": it["kind"], "u": _r9(it["u"]),
-                      "pi": _r9(it["pi"]), "R": _r9(it["R"]), "B": _r9(it["B"]), "P": _r9(it["P"])})
-    nl_spans = [[max(0, idx.offsets[t][0] - rd.response_start), min(len(rd.response), idx.offsets[t][1] - rd.response_start)] for t in nl]
-    record = {
-        "index": w.example.index,
-        "kept": True,
-        "drop_reason": None,
-        "n_response_tokens": idx.n_response,
-        "n_supervised": len(chosen),
-        "n_code_tokens": len(chosen) - len(nl),
-        "n_nl_tokens": len(nl),
-        "eos_supervised": eos_ok,
-        "truncated": rd.truncated,
-        "response_offset": rd.response_start,
-        "response_chars": len(rd.response),
-        "response_shift": rd.response_shift,
-        "selected_spans": spans,
-        "nl_token_indices": list(nl),
-        "nl_spans": nl_spans,
-        "items": [
-            {k: (_r9(v) if isinstance(v, float) else v) for k, v in it.items() if k not in ("tokens", "conflicts")}
-            | {"n_tokens": len(it["tokens"]), "selected": it["id"] in sel_set}
-            for it in w.items
-        ],
-        "segments": [[s.kind, s.start, s.end, s.language] for s in w.analysis.segments],
-    }
-    if keep_render:
-        record["text"] = rd.text[: rd.kept_char_end]
-        record["offsets"] = [list(o) for o in rd.offsets]
-        record["eos_index"] = rd.eos_index
-    return record
 
 
 DEMO_SAMPLE = "data/demo_sample.jsonl"

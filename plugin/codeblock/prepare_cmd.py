@@ -2,11 +2,14 @@
 
     codeblock prepare --data data.jsonl.gz --model smollm2-135m-instruct --out runs/prep [--budget 0.019]
         [--pair-selector quality_longtail] [--keep-ratio 0.4] [--limit N] [--config cfg.yaml] [--seed 42]
+        [--supervision codeblock|full|random_tokens|gce_tokens|excess_tokens|random_items]
 
 Writes to ``--out``: ``dataset/`` (HF ``save_to_disk``), ``train.jsonl`` (input_ids, attention_mask, labels),
 ``selection.jsonl`` (per example: selected character spans with item ids and scores, NL tokens, all items),
-``stats.json`` (counts, drops by reason, supervised fraction, budget, resolved config, versions, input sha256,
-stage timings), ``config.yaml`` and ``manifest.json``. The scoring model defaults to ``--model`` itself.
+``stats.json`` (supervision policy, counts, drops by reason, supervised fraction, budget, resolved config, versions,
+input sha256, stage timings), ``config.yaml`` and ``manifest.json``. The scoring model defaults to ``--model`` itself;
+it is only run when the policy needs scores (``supervision: full`` / ``random_tokens`` load no model unless the pair
+selector needs IFD).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--budget", type=float, help="budget_ratio: supervised share of response tokens (default 0.019)")
     parser.add_argument("--pair-selector", help="quality_longtail | ifd | kmeans_ifd | random | none")
+    parser.add_argument("--supervision", help="codeblock | full | random_tokens | gce_tokens | excess_tokens | random_items "
+                        "(baselines, method.md §3; default codeblock)")
     parser.add_argument("--keep-ratio", type=float, help="pair_keep_ratio (default 0.40)")
     parser.add_argument("--limit", type=int, help="use only the first N input rows")
     parser.add_argument("--config", help="YAML with CodeBlockConfig keys (flags override it)")
@@ -43,6 +48,7 @@ def resolve_config(args: argparse.Namespace) -> CodeBlockConfig:
     overrides = {
         "budget_ratio": getattr(args, "budget", None),
         "pair_selector": getattr(args, "pair_selector", None),
+        "supervision": getattr(args, "supervision", None),
         "pair_keep_ratio": getattr(args, "keep_ratio", None),
         "seed": getattr(args, "seed", None),
         "scoring_model": getattr(args, "scoring_model", None),
@@ -104,6 +110,7 @@ def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=Non
                 device=None, progress=True, scorer=None, tokenizer=None) -> dict:
     """Library form of the command (used by the CLI, the demo and benchmarks). Returns stats."""
     from codeblock.pipeline import prepare_dataset
+    from codeblock.supervision_policies import needs_reference
 
     rows, read_skips, digest = load_rows(data, limit=limit)
     tokenizer = tokenizer or load_tokenizer(model)
@@ -118,7 +125,7 @@ def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=Non
         cache = None if score_cache in (None, "none") else (default_score_cache_dir() if score_cache == "default" else score_cache)
         scorer = Scorer(scoring_name, batch_size=config.scoring_batch_size, cache_dir=cache, device=device, progress=progress)
     reference = None
-    if config.utility_mode.startswith("excess"):
+    if needs_reference(config.supervision, config.utility_mode):  # excess_* utilities and supervision=excess_tokens
         from codeblock.scoring import Scorer
 
         reference = Scorer(config.reference_model, batch_size=config.scoring_batch_size, device=device, progress=progress)
@@ -139,6 +146,7 @@ def print_summary(stats: dict, out_dir) -> None:
     table.add_column("value", justify="right")
     b = stats["budget"]
     for name, value in [
+        ("supervision", stats.get("supervision", "codeblock")),
         ("input rows", stats["n_input"]),
         ("valid pairs", stats["n_valid"]),
         ("kept by pair selection", stats["n_pair_selected"]),
@@ -150,7 +158,8 @@ def print_summary(stats: dict, out_dir) -> None:
         ("budget B / T_den", f"{b['B']} / {b['T_selected_pairs'] if b['denominator'] == 'selected_pairs' else b['T_pool']}"),
         ("ratio vs kept pairs / pool", f"{b['ratio_selected_pairs']:.3%} / {b['ratio_pool']:.3%}"),
         ("EOS supervised (apart from B)", stats["eos"]["supervised"]),
-        ("selectable / items", f"{stats['items']['n_selectable']} / {stats['items']['n_items']}"),
+        ("selectable / items", f"{'n/a' if stats['items']['n_selectable'] is None else stats['items']['n_selectable']} / "
+                               f"{stats['items']['n_items']}"),
         ("time (s) by stage", ", ".join(f"{k}={v:.1f}" for k, v in stats["timings_s"].items())),
     ]:
         table.add_row(name, str(value))

@@ -80,17 +80,21 @@ def build_axolotl_dataset(dataset, tokenizer, cfg):
 
     config = codeblock_config_from_cfg(cfg)
     rows = [dict(r) for r in dataset]
-    supervision = cfg.get("codeblock_supervision") or "codeblock"
-    if supervision == "full":
-        from codeblock.trl_integration import full_sft_rows
+    supervision = config.supervision
+    from codeblock.pipeline import prepare_dataset
 
-        out, stats = full_sft_rows(rows, tokenizer=tokenizer, config=config)
-    else:
-        from codeblock.pipeline import prepare_dataset
+    # Every policy (full included) goes through the one pipeline, so an Axolotl arm supervises exactly what
+    # `codeblock prepare` and the TRL helper would (same pair selection, rendering, EOS policy).
+    reference = None
+    if config.reference_model and (supervision == "excess_tokens" or config.utility_mode.startswith("excess")):
+        from codeblock.scoring import Scorer
 
-        prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=_scorer_for(cfg, config, tokenizer), config=config)
-        out = [{k: list(r[k]) for k in ("input_ids", "attention_mask", "labels")} for r in prepared.rows]
-        stats = prepared.stats
+        reference = Scorer(config.reference_model, cache_dir=cfg.get("codeblock_score_cache_dir"),
+                           batch_size=config.scoring_batch_size, progress=True)
+    prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=_scorer_for(cfg, config, tokenizer), config=config,
+                               reference_scorer=reference)
+    out = [{k: list(r[k]) for k in ("input_ids", "attention_mask", "labels")} for r in prepared.rows]
+    stats = prepared.stats
     check_supervised_fraction(out, where=f"CodeBlock ({supervision}) preprocessing")
     sup, tot = supervised_counts(out)
     LOG.info("CodeBlock %s labels: %d rows (of %d raw), %d/%d tokens supervised (%.4f); dropped: %s", supervision,

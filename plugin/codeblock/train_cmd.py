@@ -58,10 +58,6 @@ def parse(argv=None):
         raise SystemExit(f"supervision must be one of {', '.join(supervision_choices())}, got {script.supervision!r}")
     if (script.data_path is None) == (script.prepared_path is None):
         raise SystemExit("set exactly one of data_path (raw rows) and prepared_path (a `codeblock prepare` folder)")
-    for name in ("data_path", "prepared_path"):
-        value = getattr(script, name)
-        if value is not None and not Path(value).exists():
-            raise SystemExit(f"{name}: {value} does not exist")
     CodeBlockConfig.from_dict(script.codeblock)  # bad knobs fail before any model load
     return script, sft, model
 
@@ -87,6 +83,10 @@ def _dataset(script, sft, tok, path):
     from codeblock.config import CodeBlockConfig
     from codeblock.trl_integration import build_sft_dataset, load_prepared_dataset
 
+    for name in ("data_path", "prepared_path"):  # checked here, not in parse(): recipes name data of the user's
+        value = getattr(script, name)
+        if value is not None and not Path(value).exists():
+            raise SystemExit(f"{name}: {value} does not exist")
     if script.prepared_path:
         return load_prepared_dataset(script.prepared_path)
     from codeblock.data_io import load_rows
@@ -94,11 +94,15 @@ def _dataset(script, sft, tok, path):
 
     config = CodeBlockConfig.from_dict({"max_seq_length": sft.max_length or 2048, **script.codeblock})
     rows, _, _ = load_rows(script.data_path)
-    scorer = None
-    if script.supervision != "full":
-        scorer = Scorer(config.scoring_model or path, cache_dir=script.score_cache_dir,
-                        batch_size=config.scoring_batch_size)
-    return build_sft_dataset(rows, tokenizer=tok, scorer=scorer, config=config, supervision=script.supervision)
+    # full with pair_selector none needs no scores; every other combination scores (IFD pair selection included).
+    needs_scores = script.supervision != "full" or config.pair_selector not in ("none", "random")
+    scorer = Scorer(config.scoring_model or path, cache_dir=script.score_cache_dir,
+                    batch_size=config.scoring_batch_size) if needs_scores else None
+    reference = None
+    if config.reference_model and (script.supervision == "excess_tokens" or config.utility_mode.startswith("excess")):
+        reference = Scorer(config.reference_model, cache_dir=script.score_cache_dir, batch_size=config.scoring_batch_size)
+    return build_sft_dataset(rows, tokenizer=tok, scorer=scorer, config=config, supervision=script.supervision,
+                             reference_scorer=reference)
 
 
 def _versions() -> dict:

@@ -56,31 +56,35 @@ def full_sft_rows(rows, *, tokenizer, config=None):
     return out, {"n_input": len(rows), "n_kept": len(out), "n_dropped": dict(skips.counts)}
 
 
-def build_sft_dataset(rows, *, tokenizer, scorer=None, config=None, supervision: str = "codeblock",
-                      return_stats: bool = False):
+def build_sft_dataset(rows, *, tokenizer, scorer=None, config=None, supervision: str | None = None,
+                      reference_scorer=None, return_stats: bool = False):
     """Raw rows -> ``datasets.Dataset`` with ``input_ids``, ``attention_mask``, ``labels`` for ``SFTTrainer``.
 
-    ``supervision="full"`` gives the full-response baseline on the same rendering (same inputs, other labels).
+    ``supervision`` (default: ``config.supervision``, i.e. ``codeblock``) picks the labels on the same rendering and
+    pair selection (method.md §3): ``codeblock``, ``full``, ``random_tokens``, ``gce_tokens``, ``excess_tokens``
+    (needs ``reference_scorer``) or ``random_items``. ``full`` and ``random_tokens`` need no ``scorer`` unless the
+    pair selector needs IFD; ``full`` with ``pair_selector: none`` is baseline B1 (== :func:`full_sft_rows`).
     """
     from datasets import Dataset
 
+    from codeblock.config import CHOICES, CodeBlockConfig
+    from codeblock.pipeline import prepare_dataset
     from codeblock.strategy import check_supervised_fraction
+    from codeblock.supervision_policies import needs_scores
 
-    if supervision == "full":
-        out, stats = full_sft_rows(rows, tokenizer=tokenizer, config=config)
-    elif supervision == "codeblock":
-        if scorer is None:
-            raise ValueError("build_sft_dataset(supervision='codeblock') needs a scorer (codeblock.scoring.Scorer)")
-        from codeblock.pipeline import prepare_dataset
-
-        prepared = prepare_dataset(list(rows), tokenizer=tokenizer, scorer=scorer, config=config)
-        out = [{k: list(r[k]) for k in COLUMNS} for r in prepared.rows]
-        stats = prepared.stats
-    else:
-        raise ValueError(f"supervision must be 'codeblock' or 'full', got {supervision!r}")
+    config = config or CodeBlockConfig()
+    supervision = supervision or config.supervision
+    if supervision not in CHOICES["supervision"]:
+        raise ValueError(f"supervision must be one of {', '.join(CHOICES['supervision'])}; got {supervision!r}")
+    config = config.replace(supervision=supervision)  # validates: e.g. excess_tokens needs reference_model
+    if scorer is None and needs_scores(supervision):
+        raise ValueError(f"build_sft_dataset(supervision={supervision!r}) needs a scorer (codeblock.scoring.Scorer)")
+    prepared = prepare_dataset(list(rows), tokenizer=tokenizer, scorer=scorer, config=config,
+                               reference_scorer=reference_scorer, keep_render=False)
+    out = [{k: list(r[k]) for k in COLUMNS} for r in prepared.rows]
     check_supervised_fraction(out, where=f"build_sft_dataset({supervision})")
     ds = Dataset.from_list(out)
-    return (ds, stats) if return_stats else ds
+    return (ds, prepared.stats) if return_stats else ds
 
 
 def load_prepared_dataset(folder):

@@ -35,3 +35,17 @@ def test_inspect_html(tiny_tokenizer, tmp_path):
             for word in resp[s["start"]:s["end"]].split():
                 assert word in highlighted or any(word in h for h in highlighted.split())
     assert f"{out.stats['supervised_fraction']:.3%}" in page
+
+
+def test_inspect_order_puts_supervised_rows_first(tiny_tokenizer, tmp_path):
+    from codeblock.inspect_html import _ordered
+
+    recs = [{"index": 0, "n_supervised": 0, "n_response_tokens": 10}, {"index": 1, "n_supervised": 1, "n_response_tokens": 50},
+            {"index": 2, "n_supervised": 2, "n_response_tokens": 4}, {"index": 3, "n_supervised": 0, "n_response_tokens": 9}]
+    assert [r["index"] for r in _ordered(recs, "input")] == [0, 1, 2, 3]
+    assert [r["index"] for r in _ordered(recs, "items")] == [1, 2, 0, 3]
+    assert [r["index"] for r in _ordered(recs, "supervised")] == [2, 1, 0, 3]
+    cfg = CodeBlockConfig(pair_selector="none", budget_ratio=0.5, max_example_fraction=1.0)
+    out = prepare_dataset(ROWS, tokenizer=tiny_tokenizer, scorer=HashScorer(), config=cfg, progress=False)
+    write_outputs(tmp_path, out, config=cfg, extra_stats={"model": "tiny"})
+    assert "Most supervised 2 examples" in build_html(tmp_path, n=5, order="supervised")
