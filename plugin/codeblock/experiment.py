@@ -153,7 +153,11 @@ class Runner:
         label = f"{arm.name}-s{seed}"
         folder = self.out / "arms" / label
         config = self.cfg.codeblock_config(arm, seed=seed, reference_model=reference[0] if reference else None)
-        prep_fp = fingerprint("prepare", data_fp, self.cfg.base_model, config.to_dict(), reference and reference[1])
+        knobs = config.to_dict()
+        if reference and knobs.get("reference_model") == reference[0]:
+            # By what the reference is, not where it lies: moving the experiment folder must not redo every arm.
+            knobs["reference_model"] = f"reference-step:{reference[1]}"
+        prep_fp = fingerprint("prepare", data_fp, self.cfg.base_model, knobs)
 
         def prepare():
             (folder / "codeblock.yaml").write_text(config.to_yaml(), encoding="utf-8")

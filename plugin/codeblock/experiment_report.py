@@ -43,7 +43,9 @@ def arm_facts(out: Path, label: str) -> dict:
 
 
 def _fmt(value, spec: str, scale: float = 1.0) -> str:
-    return "—" if value is None else format(value * scale, spec)
+    if value is None:
+        return "—"
+    return format(value * scale if scale != 1.0 else value, spec)
 
 
 def _arm_table(rows: list[dict], benchmarks: list[str]) -> list[str]:
