@@ -25,6 +25,7 @@ from codeblock_eval.sandbox import Limits
 
 TIMEOUT_PER_TASK = 240.0
 MEMORY_MB = 8192
+SWEEP_CHUNK = 40  # reference verdicts are saved after every chunk
 
 
 def environment_fingerprint() -> str:
@@ -93,11 +94,13 @@ class BigCodeBench(Benchmark):
         with self._lock:
             known = json.loads(path.read_text()) if path.exists() else {}
             todo = [p for p in problems if p.task_id not in known]
-            if todo:
+            # The full sweep takes tens of minutes: persist every chunk so an interrupted sweep resumes.
+            for start in range(0, len(todo), SWEEP_CHUNK):
+                chunk = todo[start:start + SWEEP_CHUNK]
                 with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
                     verdicts = list(pool.map(
-                        lambda p: self._run(p, self.reference_program(p), sandbox, timeout_scale), todo))
-                for p, v in zip(todo, verdicts):
+                        lambda p: self._run(p, self.reference_program(p), sandbox, timeout_scale), chunk))
+                for p, v in zip(chunk, verdicts):
                     reason = v.details.get("error") or v.details.get("failed") or v.details.get("stderr") or ""
                     known[p.task_id] = "pass" if v.passed else f"{v.status}: {str(reason)[:300]}"
                 tmp = path.with_suffix(f".tmp{os.getpid()}")
