@@ -205,7 +205,8 @@ class HFGenerator:
 
     backend = "hf"
 
-    def __init__(self, settings: GenerationSettings, *, device: str | None = None, threads: int | None = None):
+    def __init__(self, settings: GenerationSettings, *, device: str | None = None, threads: int | None = None,
+                 dynamic_slots: int = 0):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -241,6 +242,10 @@ class HFGenerator:
             model = PeftModel.from_pretrained(model, settings.adapter).merge_and_unload()
         self.model = model.to(self.device).eval()
         self.eos_ids = self._eos_ids()
+        from codeblock_eval.generation_dynamic import supports_dynamic
+
+        # Refilling slots (see generation_dynamic) for greedy decoding; other cases use model.generate.
+        self.dynamic_slots = dynamic_slots if settings.greedy and supports_dynamic(self.model) else 0
 
     def _eos_ids(self) -> list[int]:
         ids: set[int] = set()
@@ -268,6 +273,8 @@ class HFGenerator:
         # As EvalPlus: a raw prompt gets the tokenizer's special tokens (BOS where it uses one); a rendered chat
         # template already contains them.
         add_special = settings.prompt_style == "base"
+        if self.dynamic_slots:
+            return self._generate_dynamic(prompts, stops, add_special)
         enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=add_special)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         prompt_length = enc["input_ids"].shape[1]
@@ -302,6 +309,31 @@ class HFGenerator:
         return results
 
 
+    def _generate_dynamic(self, prompts, stops, add_special: bool):
+        from codeblock_eval.generation_dynamic import greedy_dynamic
+
+        stops = [[x for x in row if x] for row in stops]
+        window = max((len(x) for row in stops for x in row), default=0) + 8
+
+        def should_stop(i: int, tokens: list[int]) -> bool:
+            # Same rule as StopOnSequences: only the tail can newly contain a stop sequence.
+            if not stops[i]:
+                return False
+            text = self.tokenizer.decode(tokens[-window:], skip_special_tokens=True)
+            return any(x in text for x in stops[i])
+
+        ids = [self.tokenizer(p, add_special_tokens=add_special)["input_ids"] for p in prompts]
+        outputs = greedy_dynamic(self.model, ids, slots=self.dynamic_slots, max_new_tokens=self.settings.max_new_tokens,
+                                 eos_ids=self.eos_ids, should_stop=should_stop, device=self.device)
+        results = []
+        for row, (new, reason) in enumerate(outputs):
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            if reason != "eos" and truncate_at_stops(text, stops[row])[1]:
+                reason = "stop"
+            results.append((text, len(new), reason))
+        return results
+
+
 def resolve_model_path(name_or_path: str) -> str:
     """Embedded model names (``qwen2.5-coder-0.5b-instruct``) map to their cached folder; paths/ids pass through."""
     from codeblock.models import resolve_model
@@ -309,9 +341,9 @@ def resolve_model_path(name_or_path: str) -> str:
     return resolve_model(name_or_path)
 
 
-def make_generator(settings: GenerationSettings, *, threads: int | None = None):
+def make_generator(settings: GenerationSettings, *, threads: int | None = None, dynamic_slots: int = 0):
     if settings.backend == "hf":
-        return HFGenerator(settings, threads=threads)
+        return HFGenerator(settings, threads=threads, dynamic_slots=dynamic_slots)
     if settings.backend == "vllm":
         from codeblock_eval.generation_vllm import VLLMGenerator
 
