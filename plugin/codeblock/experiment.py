@@ -185,7 +185,7 @@ class Runner:
                ",".join(self.cfg.benchmarks), "--output", str(folder), "--allow_code_execution", "--resume",
                "--batch_size", str(ev["batch_size"]), "--max_new_tokens", str(ev["max_new_tokens"]),
                "--prompt_style", ev["prompt_style"], "--timeout_scale", str(ev["timeout_scale"]),
-               "--backend", ev["backend"]]
+               "--backend", ev["backend"], "--dynamic_slots", str(ev["dynamic_slots"])]
         if adapter is not None:
             cmd += ["--adapter", str(adapter)]
         if ev["limit"]:

@@ -43,7 +43,7 @@ DEFAULT_TRAINING = {
     "gradient_checkpointing": False,
 }
 DEFAULT_EVAL = {"limit": None, "batch_size": 1, "max_new_tokens": 512, "prompt_style": "base", "parallel": None,
-                "timeout_scale": 1.0, "backend": "hf"}
+                "timeout_scale": 1.0, "backend": "hf", "dynamic_slots": 0}
 
 
 def _strict(cls, data: dict, where: str) -> dict:

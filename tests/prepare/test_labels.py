@@ -1,4 +1,4 @@
-"""§5(h) mask invariants as property tests on real tokenizers (tiny BPE, SmolLM2, Qwen2.5; Gemma when cached)."""
+"""§5(h) mask invariants as property tests on real tokenizers (tiny BPE, SmolLM2, Qwen2.5, Gemma-3)."""
 
 from __future__ import annotations
 
@@ -65,8 +65,9 @@ def _load_real(name: str):
     if "codeblock-eval-cache" in env.get("CODEBLOCK_CACHE_DIR", ""):
         env.pop("CODEBLOCK_CACHE_DIR")
     with mock.patch.dict(os.environ, env, clear=True):
-        # Gemma's package layout has never been verified offline: only test it where it is already cached.
-        must_build = os.environ.get("CI") and name != "gemma-3-270m"
+        # CI builds every real tokenizer (Gemma's packages verified here: 6 min one-time on a busy 2-core machine,
+        # 3.4 GB peak); a developer machine tests the ones already cached.
+        must_build = bool(os.environ.get("CI"))
         if not must_build and not model_cache_dir(name).exists():
             pytest.skip(f"{name} is not cached here (run `python -m codeblock.models {name}` once to build it)")
         try:
