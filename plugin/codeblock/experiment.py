@@ -98,7 +98,7 @@ class Runner:
         spec, folder = self.cfg.data, self.out / "data"
         train = folder / "train.jsonl"
         if spec.path:
-            from codeblock.experiment_data import sha256_file
+            from codeblock.hygiene.manifest import sha256_file
 
             return Path(spec.path), sha256_file(Path(spec.path))
         fp = fingerprint("data", spec.__dict__, str(self.data_dir.resolve()))

@@ -21,10 +21,11 @@ with :mod:`codeblock.hygiene.decontaminate`; for MBPP it uses the MBPP+ task set
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from codeblock.hygiene.manifest import sha256_file
 
 SOURCES = {
     "gpteacher-python": "gpteacher-codegen/codegen-instruct-python-subset.jsonl.gz",
@@ -43,14 +44,6 @@ def _read_jsonl(path: Path) -> list[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def mbpp_row(task: dict) -> dict:

@@ -57,12 +57,12 @@ def resolve_config(args: argparse.Namespace) -> CodeBlockConfig:
     return CodeBlockConfig.from_dict({**config.to_dict(), **overrides}) if overrides else config
 
 
-def library_versions() -> dict:
+def library_versions(extra: tuple[str, ...] = ()) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
     for name in ("codeblock-sft", "torch", "transformers", "tokenizers", "datasets", "numpy", "tree-sitter",
-                 "tree-sitter-python", "tree-sitter-javascript", "scikit-learn", "networkx"):
+                 "tree-sitter-python", "tree-sitter-javascript", "scikit-learn", "networkx", *extra):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -105,24 +105,13 @@ def _dataset(script, sft, tok, path):
                              reference_scorer=reference)
 
 
-def _versions() -> dict:
-    import importlib.metadata as md
-
-    out = {"python": sys.version.split()[0]}
-    for dist in ("codeblock-sft", "torch", "transformers", "trl", "peft", "accelerate", "datasets"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            out[dist] = None
-    return out
-
-
 def main(argv=None) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import get_peft_config, get_quantization_config
 
     from codeblock.models import resolve_model
+    from codeblock.prepare_cmd import library_versions
     from codeblock.strategy import supervised_counts
     from codeblock.trl_integration import CodeBlockSFTTrainer
 
@@ -162,7 +151,7 @@ def main(argv=None) -> int:
         "sparse_loss": script.sparse_loss,
         "model": margs.model_name_or_path,
         "seed": sft.seed,
-        "versions": _versions(),
+        "versions": library_versions(extra=("trl", "peft", "accelerate")),
     }
     if script.merged_output_dir:
         merged = trainer.model.merge_and_unload() if hasattr(trainer.model, "merge_and_unload") else trainer.model
