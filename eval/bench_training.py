@@ -3,8 +3,15 @@
     flock /tmp/codeblock-heavy.lock .venv/bin/python eval/bench_training.py \
         --model qwen2.5-coder-0.5b-instruct --batch 2 --seq 256 --steps 3
 
-Each arm runs in its own subprocess (same model, same batch, same LoRA, same seed) so peak RSS is per arm; on CUDA the
-peak is ``torch.cuda.max_memory_allocated``. Printed: median step time, peak memory, and their ratios vs arm (a).
+Each arm runs in its own subprocess (same model, same batch, same LoRA, same seed). Peak memory is measured over the
+training steps only, like ``torch.cuda.reset_peak_memory_stats`` + ``max_memory_allocated`` on CUDA: on CPU the
+process's peak resident set (``VmHWM``) is reset after the model is loaded (``/proc/self/clear_refs``), so the
+transient of loading the checkpoint does not hide what training needs; it still counts the model's own weights. The
+whole-process peak (load included) is printed too. Printed: median step time, peak memory, and their ratios vs (a).
+
+``--gradient_checkpointing both`` (default) measures every arm without and with activation checkpointing in one run:
+the GPU QLoRA recipes train with it, and with it the logits are the largest activation left, which is what the
+sparse loss removes.
 
 Arms:
   (a) full   : every response token supervised, transformers' dense loss;
@@ -22,13 +29,32 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 ARMS = ("full", "cb_dense", "cb_sparse")
+
+
+def _proc_status_mb(field: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def _batch(tok, batch: int, seq: int, density: float, arm: str, seed: int):
@@ -73,9 +99,12 @@ def worker(args) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from codeblock.cpu_memory import malloc_tuning_state, tune_malloc_for_training
     from codeblock.models import resolve_model
     from codeblock.sparse_loss import sparse_causal_lm_loss
 
+    if args.malloc == "tuned":
+        tune_malloc_for_training()  # what `codeblock train` does on CPU
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     cuda = torch.cuda.is_available() and not args.cpu
@@ -84,10 +113,15 @@ def worker(args) -> dict:
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if cuda else torch.float32).to(device)
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0))
+    if args.gc:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
     model.train()
     batch = {k: v.to(device) for k, v in _batch(tok, args.batch, args.seq, args.density, args.arm, args.seed).items()}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    load_peak = _proc_status_mb("VmHWM")  # whole process so far: loading included
+    rss_before = _proc_status_mb("VmRSS")
+    hwm_reset = reset_peak_rss()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     times, losses = [], []
@@ -107,15 +141,55 @@ def worker(args) -> dict:
         if step:
             times.append(time.perf_counter() - t0)
         losses.append(float(loss))
-    out = {"arm": args.arm, "step_s": statistics.median(times), "step_times_s": times, "losses": losses,
+    train_peak = _proc_status_mb("VmHWM")
+    out = {"arm": args.arm, "gradient_checkpointing": bool(args.gc), "device": device,
+           "step_s": statistics.median(times), "step_times_s": times, "losses": losses,
            "n_tokens": int(batch["attention_mask"].sum()),
            "n_supervised": int((batch["labels"][:, 1:] != -100).sum()),
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "rss_after_load_mb": rss_loaded, "device": device}
-    out["train_peak_over_load_mb"] = out["peak_rss_mb"] - rss_loaded
+           "rss_before_train_mb": rss_before,
+           # Without a VmHWM reset (non-Linux) the only peak there is includes loading; say so in the key's value.
+           "peak_rss_kind": "training steps" if hwm_reset else "whole process (VmHWM reset unavailable)",
+           "peak_rss_mb": train_peak,
+           "process_peak_rss_mb": max(load_peak or 0.0, train_peak or 0.0), "malloc": malloc_tuning_state()}
+    if rss_before is not None and train_peak is not None:
+        out["train_peak_over_model_mb"] = train_peak - rss_before
     if cuda:
         out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
+
+
+def _run_arm(arm: str, gc: bool, passthrough: list[str]) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--arm", arm, "--gc", str(int(gc)), *passthrough]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(f"bench_training: arm {arm} (gradient_checkpointing={gc}) failed, exit {proc.returncode}")
+    return json.loads(line[len("RESULT "):])
+
+
+def _ratio(base: float | None, value: float | None) -> str:
+    return f"{1 - value / base:+.1%}" if base and value is not None else "n/a"
+
+
+def _print_table(title: str, results: dict, mem_key: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    base = results["full"]
+    table = Table(title=title)
+    for col in ("arm", "supervised/tokens", "step s", "speed-up", f"{mem_key}", "lower",
+                "train peak over model MB", "lower", "process peak MB"):
+        table.add_column(col, justify="right")
+    for arm, r in results.items():
+        first = arm == "full"
+        table.add_row(arm, f"{r['n_supervised']}/{r['n_tokens']}", f"{r['step_s']:.2f}",
+                      f"{base['step_s'] / r['step_s']:.2f}x", f"{r[mem_key]:.0f}",
+                      "-" if first else _ratio(base[mem_key], r[mem_key]),
+                      f"{r.get('train_peak_over_model_mb', float('nan')):.0f}",
+                      "-" if first else _ratio(base.get("train_peak_over_model_mb"), r.get("train_peak_over_model_mb")),
+                      f"{r['process_peak_rss_mb']:.0f}")
+    Console(width=150).print(table)
 
 
 def main(argv=None) -> int:
@@ -127,52 +201,48 @@ def main(argv=None) -> int:
     p.add_argument("--density", type=float, default=0.019)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gradient_checkpointing", choices=("off", "on", "both"), default="both",
+                   help="activation checkpointing for every arm: off, on, or both (two tables, one run)")
+    p.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
+                   help="tuned: pin glibc's mmap threshold as `codeblock train` does on CPU (codeblock.cpu_memory); "
+                        "default: glibc's dynamic threshold (RSS then grows to ~the same peak for every arm)")
     p.add_argument("--cpu", action="store_true", help="force CPU even when CUDA is available")
     p.add_argument("--out", default=None, help="write the results JSON here")
     p.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)
+    p.add_argument("--gc", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         print("RESULT " + json.dumps(worker(args)), flush=True)
         return 0
-    results = {}
-    passthrough = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--out"]
-    if args.out:
-        i = passthrough.index(args.out)
-        passthrough.pop(i)
-    for arm in ARMS:
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", "--arm", arm, *passthrough],
-                              capture_output=True, text=True)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if proc.returncode != 0 or line is None:
-            print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
-            return 1
-        results[arm] = json.loads(line[len("RESULT "):])
-    base = results["full"]
-    mem_key = "peak_cuda_mb" if "peak_cuda_mb" in base else "peak_rss_mb"
-    try:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=f"training step: {args.model}, batch {args.batch} x {args.seq}, {args.steps} steps, LoRA r=8")
-        for col in ("arm", "supervised/tokens", "step s", "speedup vs full", mem_key, "mem vs full",
-                    "train peak over load MB", "vs full"):
-            table.add_column(col)
-        for arm, r in results.items():
-            table.add_row(arm, f"{r['n_supervised']}/{r['n_tokens']}", f"{r['step_s']:.3f}",
-                          f"{base['step_s'] / r['step_s']:.2f}x", f"{r[mem_key]:.0f}",
-                          f"{1 - r[mem_key] / base[mem_key]:+.1%} lower" if arm != "full" else "-",
-                          f"{r['train_peak_over_load_mb']:.0f}",
-                          f"{1 - r['train_peak_over_load_mb'] / max(base['train_peak_over_load_mb'], 1e-9):+.1%} lower"
-                          if arm != "full" else "-")
-        Console().print(table)
-    except ImportError:
-        print(json.dumps(results, indent=2))
-    c = results["cb_sparse"]
-    summary = {"speedup_sparse_vs_full": base["step_s"] / c["step_s"],
-               "peak_mem_reduction_sparse_vs_full": 1 - c[mem_key] / base[mem_key],
-               "train_mem_reduction_sparse_vs_full": 1 - c["train_peak_over_load_mb"] / base["train_peak_over_load_mb"],
-               "speedup_sparse_vs_cb_dense": results["cb_dense"]["step_s"] / c["step_s"]}
+    passthrough = []  # what the workers need: the shared settings, not --out / --gradient_checkpointing
+    for key in ("model", "batch", "seq", "steps", "density", "threads", "seed", "malloc"):
+        passthrough += [f"--{key}", str(getattr(args, key))]
+    if args.cpu:
+        passthrough.append("--cpu")
+    gcs = {"off": [False], "on": [True], "both": [False, True]}[args.gradient_checkpointing]
+    runs: dict[str, dict] = {}
+    summary: dict[str, dict] = {}
+    for gc in gcs:
+        # Interleave nothing: each arm is its own process, one after the other, same machine state.
+        results = {arm: _run_arm(arm, gc, passthrough) for arm in ARMS}
+        key = "gc_on" if gc else "gc_off"
+        runs[key] = results
+        base, c = results["full"], results["cb_sparse"]
+        mem_key = "peak_cuda_mb" if "peak_cuda_mb" in base else "peak_rss_mb"
+        title = (f"training step: {args.model}, batch {args.batch} x {args.seq}, {args.steps} timed steps, LoRA r=8, "
+                 f"gradient checkpointing {'on' if gc else 'off'}, malloc {args.malloc} (peak over the training steps; "
+                 "speed-up and lower are vs full)")
+        _print_table(title, results, mem_key)
+        summary[key] = {
+            "speedup_sparse_vs_full": base["step_s"] / c["step_s"],
+            "speedup_sparse_vs_cb_dense": results["cb_dense"]["step_s"] / c["step_s"],
+            "peak_mem_reduction_sparse_vs_full": 1 - c[mem_key] / base[mem_key],
+            "memory_measure": mem_key if mem_key == "peak_cuda_mb" else f"{mem_key} ({base['peak_rss_kind']})",
+        }
+        if base.get("train_peak_over_model_mb") and c.get("train_peak_over_model_mb") is not None:
+            summary[key]["train_mem_over_model_reduction_sparse_vs_full"] = (
+                1 - c["train_peak_over_model_mb"] / base["train_peak_over_model_mb"])
     print(json.dumps(summary, indent=2))
     if args.out:
         import torch
@@ -180,8 +250,7 @@ def main(argv=None) -> int:
 
         meta = {"settings": vars(args), "python": platform.python_version(), "torch": torch.__version__,
                 "transformers": transformers.__version__, "machine": platform.machine(), "cpu_count": os.cpu_count()}
-        with open(args.out, "w") as fh:
-            json.dump({"meta": meta, "results": results, "summary": summary}, fh, indent=2)
+        Path(args.out).write_text(json.dumps({"meta": meta, "results": runs, "summary": summary}, indent=2) + "\n")
     return 0
 
 

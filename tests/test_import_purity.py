@@ -11,6 +11,7 @@ PURE_MODULES = [
     "codeblock", "codeblock.cli", "codeblock.structure_types", "codeblock.languages", "codeblock.segment",
     "codeblock.items_python", "codeblock.defuse_python", "codeblock.dataflow", "codeblock.analysis",
     "codeblock.analyze_cmd", "codeblock.items_clike", "codeblock.supervision_policies", "codeblock.prepare_report",
+    "codeblock.cpu_memory",
 ]
 OPTIONAL_PURE = [
     # Pure modules owned by other stages: checked when present.

@@ -13,11 +13,13 @@ What each hook does (and why it is loud):
 
 * ``register`` (raw, unvalidated cfg): rejects unknown ``codeblock_*`` keys (Axolotl would drop them silently),
   requires at least one CodeBlock dataset, aliases ``type: codeblock`` to :mod:`codeblock.strategy`, adds every
-  ``codeblock_*`` key to Axolotl's prepared-dataset hash (so changing a knob never reuses stale labels), and resolves
-  embedded model names (``qwen2.5-coder-0.5b-instruct``) to their local folders.
+  ``codeblock_*`` key to Axolotl's prepared-dataset hash (so changing a knob never reuses stale labels), resolves
+  embedded model names (``qwen2.5-coder-0.5b-instruct``) to their local folders and, on a CPU-only machine, pins
+  glibc's mmap threshold (:mod:`codeblock.cpu_memory`).
 * ``get_input_args``: the pydantic mixin :class:`codeblock.axolotl_args.CodeBlockArgs`.
 * ``get_trainer_cls``: ``AxolotlTrainer`` + :class:`codeblock.sparse_loss.CodeBlockLossMixin` (sparse LM-head loss
-  when ``codeblock_sparse_loss``; logs ``codeblock/supervised_fraction`` either way).
+  when ``codeblock_sparse_loss``, normalised as ``codeblock_loss_reduction`` says; logs
+  ``codeblock/supervised_fraction`` either way).
 * ``post_trainer_create``: stops the run if the train set's supervised fraction is 0 or 1.
 """
 
@@ -99,6 +101,7 @@ class CodeBlockPlugin(BasePlugin):
         extra = tuple(k for k in config_keys() if k not in shared.DATASET_HASH_CONFIG_EXTRA_FIELDS)
         shared.DATASET_HASH_CONFIG_EXTRA_FIELDS = tuple(shared.DATASET_HASH_CONFIG_EXTRA_FIELDS) + extra
         self._resolve_models(cfg)
+        _tune_cpu_malloc()
         LOG.info("CodeBlock plugin registered: %d CodeBlock dataset(s)", len(cb))
 
     @staticmethod
@@ -114,8 +117,11 @@ class CodeBlockPlugin(BasePlugin):
 
     # ------------------------------------------------------------------ trainer
     def get_trainer_cls(self, cfg):
+        from codeblock.axolotl_args import codeblock_config_from_cfg
+
         return make_trainer_cls(sparse=bool(cfg.get("codeblock_sparse_loss", True)),
-                                mode=cfg.get("codeblock_sparse_mode") or "auto")
+                                mode=cfg.get("codeblock_sparse_mode") or "auto",
+                                reduction=codeblock_config_from_cfg(cfg).loss_reduction)
 
     def post_trainer_create(self, cfg, trainer):
         ds = trainer.train_dataset
@@ -126,6 +132,17 @@ class CodeBlockPlugin(BasePlugin):
         frac = check_supervised_fraction(rows, where="CodeBlock train set")
         LOG.info("CodeBlock: train set supervised fraction %.4f (sparse loss %s)", frac,
                  "on" if cfg.get("codeblock_sparse_loss", True) else "off")
+
+
+def _tune_cpu_malloc() -> None:
+    """On a CPU-only machine, pin glibc's mmap threshold before the model is loaded (codeblock.cpu_memory)."""
+    import torch
+
+    from codeblock.cpu_memory import tune_malloc_for_training
+
+    if not torch.cuda.is_available() and tune_malloc_for_training():
+        LOG.info("CodeBlock: CPU run, glibc mmap threshold pinned so peak RSS follows live tensors "
+                 "(CODEBLOCK_MALLOC_TUNING=0 to keep glibc's default)")
 
 
 def _check_prepared_matches(prep: Path, cfg) -> None:
@@ -145,9 +162,9 @@ def _check_prepared_matches(prep: Path, cfg) -> None:
 _TRAINER_CACHE: dict = {}
 
 
-def make_trainer_cls(*, sparse: bool = True, mode: str = "auto"):
-    """``AxolotlTrainer`` subclass with CodeBlock's loss switch (class cached per setting so pickling works)."""
-    key = (sparse, mode)
+def make_trainer_cls(*, sparse: bool = True, mode: str = "auto", reduction: str = "mean_supervised"):
+    """``AxolotlTrainer`` subclass with CodeBlock's loss switches (class cached per setting so pickling works)."""
+    key = (sparse, mode, reduction)
     if key not in _TRAINER_CACHE:
         from axolotl.core.trainers.base import AxolotlTrainer
 
@@ -156,5 +173,6 @@ def make_trainer_cls(*, sparse: bool = True, mode: str = "auto"):
         name = "CodeBlockSparseTrainer" if sparse else "CodeBlockDenseTrainer"
         _TRAINER_CACHE[key] = type(name, (CodeBlockLossMixin, AxolotlTrainer),
                                    {"codeblock_sparse_loss": sparse, "codeblock_sparse_mode": mode,
+                                    "codeblock_loss_reduction": reduction,
                                     "__module__": __name__})
     return _TRAINER_CACHE[key]

@@ -107,8 +107,15 @@ class CodeBlockConfig:
     max_seq_length: int = _f(2048, "Truncate rendered examples to this many tokens (labels stay aligned).")
     template: str = _f("auto", "auto: the tokenizer's chat template if it has one, else plain; chat; plain.")
     system_prompt: str | None = _f(None, "Optional system message for chat templates (None: the template's own default).")
-    loss_reduction: str = _f("mean_supervised", "Training loss normalisation: mean_supervised, sum, mean_global.")
-    packing: bool = _f(False, "Pack examples (position ids reset per sample).")
+    loss_reduction: str = _f(
+        "mean_supervised",
+        "Training loss normalisation (applied by CodeBlock's TRL/Axolotl trainers): mean_supervised = mean over each "
+        "micro-batch's supervised tokens, micro-batches averaged; mean_global (alias sum, Token Cleaning's name) = "
+        "summed token loss / supervised tokens of the whole accumulated batch (transformers' num_items_in_batch), "
+        "recommended with gradient accumulation.",
+    )
+    packing: bool = _f(False, "Pack examples in training (position ids reset per sample): `codeblock train` turns on "
+                              "TRL's packing; in Axolotl use sample_packing; `codeblock prepare` output stays unpacked.")
     # --- input fields
     prompt_field: str | None = _f(None, "Prompt column (None: auto-detect instruction/prompt/messages).")
     input_field: str | None = _f(None, "Optional extra input column appended to the prompt (default auto: 'input').")

@@ -118,7 +118,8 @@ class Runner:
         folder = self.out / "reference" / f"s{seed}"
         ref = self.cfg.reference
         training = {**self.cfg.training_config(None), **ref.training}
-        fp = fingerprint("reference", data_fp, seed, ref.fraction, training, self.cfg.base_model)
+        fp = fingerprint("reference", data_fp, seed, ref.fraction, training, self.cfg.base_model,
+                         self.cfg.codeblock.get("loss_reduction", "mean_supervised"))
 
         def build():
             rows = train.read_text(encoding="utf-8").splitlines()
@@ -133,12 +134,16 @@ class Runner:
         return str(folder / "merged"), fp
 
     def _train_yaml(self, folder: Path, training: dict, seed: int, *, supervision: str, sparse_loss: bool,
-                    data_path: Path | None = None, prepared: Path | None = None, merged: Path | None = None) -> Path:
+                    data_path: Path | None = None, prepared: Path | None = None, merged: Path | None = None,
+                    loss_reduction: str | None = None) -> Path:
         """``folder/train.yaml`` for ``codeblock train``; the adapter goes to ``folder/adapter``."""
         import yaml
 
         conf = {**training, "model_name_or_path": self.cfg.base_model, "output_dir": str(folder / "adapter"),
-                "seed": seed, "supervision": supervision, "sparse_loss": sparse_loss}
+                "seed": seed, "supervision": supervision, "sparse_loss": sparse_loss,
+                # the one CodeBlockConfig knob the trainer itself applies (the arm's, else the experiment's)
+                "codeblock": {"loss_reduction": loss_reduction or self.cfg.codeblock.get("loss_reduction",
+                                                                                         "mean_supervised")}}
         if data_path:
             conf["data_path"] = str(data_path)
         if prepared:
@@ -171,7 +176,8 @@ class Runner:
 
         def fit():
             yaml_path = self._train_yaml(folder, training, seed, supervision=arm.supervision,
-                                         sparse_loss=arm.sparse_loss, prepared=folder / "prepared")
+                                         sparse_loss=arm.sparse_loss, prepared=folder / "prepared",
+                                         loss_reduction=config.loss_reduction)
             _run(self.codeblock_cli("train", "--config", str(yaml_path)), folder / "train.log", f"train {label}")
 
         self.step(f"train {label}", folder / "adapter", train_fp, fit)

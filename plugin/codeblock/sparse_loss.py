@@ -163,20 +163,40 @@ def sparse_causal_lm_loss_with_stats(model, inputs: dict, num_items_in_batch=Non
                             tgt if keep_logits else None)
 
 
+def _has_supervised_target(inputs) -> bool:
+    if inputs.get("labels") is None and inputs.get("shift_labels") is None:
+        return True  # nothing to check here; the parent trainer decides what a label-less batch means
+    targets, _ = _shifted_targets(inputs)
+    return bool((targets != IGNORE_INDEX).any())
+
+
 def sparse_causal_lm_loss(model, inputs: dict, num_items_in_batch=None, mode: str = "auto"):
     """Return only the loss tensor of :func:`sparse_causal_lm_loss_with_stats`."""
     return sparse_causal_lm_loss_with_stats(model, inputs, num_items_in_batch, mode).loss
 
 
+LOSS_REDUCTIONS = ("mean_supervised", "sum", "mean_global")
+
+
 class CodeBlockLossMixin:
-    """Trainer mixin (put it *before* the trainer class): sparse loss switch + ``codeblock/supervised_fraction``.
+    """Trainer mixin (put it *before* the trainer class): sparse loss switch, loss reduction, supervised fraction.
 
     Works on top of ``transformers.Trainer`` subclasses (TRL ``SFTTrainer``, Axolotl ``AxolotlTrainer``). Set
-    ``codeblock_sparse_loss`` (default True) and ``codeblock_sparse_mode`` on the instance or as class attributes.
+    ``codeblock_sparse_loss`` (default True), ``codeblock_sparse_mode`` and ``codeblock_loss_reduction`` on the
+    instance or as class attributes. ``codeblock_loss_reduction`` (method.md §2(h)):
+
+    * ``mean_supervised`` (method.md's default): each micro-batch's loss is the mean over its own supervised
+      positions, and gradient accumulation averages those means;
+    * ``mean_global`` (and its alias ``sum``, Token Cleaning's name): sum of the token losses of the whole accumulated
+      batch divided by its supervised-token count, i.e. transformers' ``num_items_in_batch``. Recommended with
+      gradient accumulation and sparse labels, where micro-batches hold very different numbers of supervised tokens.
+
+    Both paths (sparse and the parent trainer's dense loss) give the same loss for each setting.
     """
 
     codeblock_sparse_loss: bool = True
     codeblock_sparse_mode: str = "auto"
+    codeblock_loss_reduction: str = "mean_supervised"
 
     def _codeblock_counts(self):
         if not hasattr(self, "_cb_counts"):
@@ -193,19 +213,43 @@ class CodeBlockLossMixin:
         c[0] += int((labels != IGNORE_INDEX).sum())
         c[1] += int(am.sum()) if am is not None else int(labels.numel())
 
+    def _codeblock_step_treats_loss_as_ga_scaled(self, num_items_in_batch) -> bool:
+        """Whether ``Trainer.training_step`` will skip its own ``/ gradient_accumulation_steps`` (same rule)."""
+        flag = getattr(self, "loss_is_scaled_for_ga", None)
+        if flag is not None:
+            return bool(flag)
+        return bool(getattr(self, "model_accepts_loss_kwargs", False) and num_items_in_batch is not None) or (
+            getattr(self, "compute_loss_func", None) is not None)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        reduction = self.codeblock_loss_reduction
+        if reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"codeblock_loss_reduction must be one of {', '.join(LOSS_REDUCTIONS)}; got {reduction!r}")
         self._codeblock_count_batch(model, inputs)
-        if not self.codeblock_sparse_loss or return_outputs:
+        # mean_supervised: normalise by this micro-batch's own count (num_items_in_batch=None below), then undo what
+        # Trainer.training_step would otherwise get wrong: given num_items_in_batch it assumes the loss is already
+        # divided across the accumulation window and does not divide by the number of micro-batches.
+        per_micro = reduction == "mean_supervised" and num_items_in_batch is not None
+        ga_divisor = 1
+        if per_micro and self._codeblock_step_treats_loss_as_ga_scaled(num_items_in_batch):
+            ga_divisor = getattr(self, "current_gradient_accumulation_steps", None) or self.args.gradient_accumulation_steps
+        items = None if per_micro else num_items_in_batch
+        dense = not self.codeblock_sparse_loss or return_outputs
+        if dense and per_micro and not _has_supervised_target(inputs):
+            dense = False  # HF's mean over zero targets is NaN; the sparse path returns a graph-connected zero
+        if dense:
             # Dense path (or an eval that wants logits): the parent trainer's own loss.
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            out = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=items)
+            if ga_divisor == 1:
+                return out
+            return (out[0] / ga_divisor, out[1]) if return_outputs else out / ga_divisor
         inputs = {k: v for k, v in inputs.items() if not k.startswith("_")}
-        res = sparse_causal_lm_loss_with_stats(model, inputs, num_items_in_batch, self.codeblock_sparse_mode)
-        loss = res.loss
+        res = sparse_causal_lm_loss_with_stats(model, inputs, items, self.codeblock_sparse_mode)
+        loss = res.loss / ga_divisor
         args = self.args
         # Same multi-process rescaling transformers.Trainer.compute_loss applies when it normalises by
         # num_items_in_batch (a no-op on one process).
-        if getattr(args, "average_tokens_across_devices", False) and num_items_in_batch is not None:
+        if getattr(args, "average_tokens_across_devices", False) and items is not None:
             scale = self.accelerator.num_processes
             if hasattr(self, "get_tp_size"):
                 scale = scale // self.get_tp_size()

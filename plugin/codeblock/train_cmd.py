@@ -110,12 +110,16 @@ def main(argv=None) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import get_peft_config, get_quantization_config
 
+    from codeblock.config import CodeBlockConfig
+    from codeblock.cpu_memory import malloc_tuning_state, tune_malloc_for_training
     from codeblock.models import resolve_model
     from codeblock.prepare_cmd import library_versions
     from codeblock.strategy import supervised_counts
     from codeblock.trl_integration import CodeBlockSFTTrainer
 
     script, sft, margs = parse(argv)
+    if sft.use_cpu or not torch.cuda.is_available():
+        tune_malloc_for_training()  # CPU RSS follows the live tensors (codeblock.cpu_memory)
     path = resolve_model(margs.model_name_or_path)
     tok = AutoTokenizer.from_pretrained(path)
     train = _dataset(script, sft, tok, path)
@@ -124,8 +128,15 @@ def main(argv=None) -> int:
     dtype = getattr(torch, margs.dtype) if margs.dtype not in (None, "auto") else torch.float32
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, quantization_config=quant,
                                                  device_map="auto" if quant is not None else None)
+    knobs = CodeBlockConfig.from_dict(script.codeblock)
+    reduction = knobs.loss_reduction
+    if knobs.packing and not sft.packing:
+        # CodeBlock's `packing` knob means TRL's own packing here (BFD, padding-free, position ids reset per sample):
+        # it keeps CodeBlock labels unchanged (tests/training/test_trl.py).
+        sft.packing = True
     trainer = CodeBlockSFTTrainer(model=model, args=sft, train_dataset=train, processing_class=tok,
-                                  peft_config=get_peft_config(margs), codeblock_sparse_loss=script.sparse_loss)
+                                  peft_config=get_peft_config(margs), codeblock_sparse_loss=script.sparse_loss,
+                                  codeblock_loss_reduction=reduction)
     device = str(trainer.args.device)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -138,6 +149,7 @@ def main(argv=None) -> int:
         "train_wall_s": round(wall, 3),
         "peak_memory_mb": round(peak_memory_mb(device) or 0.0, 1),
         "peak_memory_kind": "cuda_max_allocated" if device.startswith("cuda") else "process_peak_rss",
+        "malloc": malloc_tuning_state(),
         "device": device,
         "global_step": int(trainer.state.global_step),
         "train_loss": float(result.training_loss),
@@ -149,6 +161,8 @@ def main(argv=None) -> int:
         "supervised_fraction_of_attended": round(supervised / attended, 9) if attended else 0.0,
         "supervision": script.supervision if not script.prepared_path else "prepared",
         "sparse_loss": script.sparse_loss,
+        "loss_reduction": reduction,
+        "packing": bool(sft.packing),
         "model": margs.model_name_or_path,
         "seed": sft.seed,
         "versions": library_versions(extra=("trl", "peft", "accelerate")),

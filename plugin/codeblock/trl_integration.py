@@ -17,7 +17,9 @@ dropped. Set ``max_length=None`` (or >= ``CodeBlockConfig.max_seq_length``): Cod
 ``packing=True`` (BFD, padding-free) keeps the labels and resets position ids per sample.
 
 ``CodeBlockSFTTrainer(..., codeblock_sparse_loss=False)`` uses TRL's own (dense) loss; both log
-``codeblock/supervised_fraction``. On TRL >= 1.16 with CUDA+Triton TRL's fused LM head is also sparse; on CPU and on
+``codeblock/supervised_fraction``. ``codeblock_loss_reduction`` (``CodeBlockConfig.loss_reduction``) picks how the loss
+is normalised under gradient accumulation: ``mean_supervised`` (per micro-batch, method.md's default) or
+``mean_global``/``sum`` (over the whole accumulated batch, transformers' ``num_items_in_batch``). On TRL >= 1.16 with CUDA+Triton TRL's fused LM head is also sparse; on CPU and on
 TRL 1.14 only the CodeBlock path avoids the full ``[B, T, V]`` logits.
 """
 
@@ -109,9 +111,16 @@ def _make_sft_trainer():
     class CodeBlockSFTTrainer(CodeBlockLossMixin, SFTTrainer):
         """``trl.SFTTrainer`` with CodeBlock's sparse LM-head loss (``codeblock_sparse_loss=True`` by default)."""
 
-        def __init__(self, *args, codeblock_sparse_loss: bool = True, codeblock_sparse_mode: str = "auto", **kwargs):
+        def __init__(self, *args, codeblock_sparse_loss: bool = True, codeblock_sparse_mode: str = "auto",
+                     codeblock_loss_reduction: str = "mean_supervised", **kwargs):
+            from codeblock.sparse_loss import LOSS_REDUCTIONS
+
+            if codeblock_loss_reduction not in LOSS_REDUCTIONS:
+                raise ValueError(f"codeblock_loss_reduction must be one of {', '.join(LOSS_REDUCTIONS)}; "
+                                 f"got {codeblock_loss_reduction!r}")
             self.codeblock_sparse_loss = codeblock_sparse_loss
             self.codeblock_sparse_mode = codeblock_sparse_mode
+            self.codeblock_loss_reduction = codeblock_loss_reduction
             super().__init__(*args, **kwargs)
 
     CodeBlockSFTTrainer.__module__ = __name__

@@ -90,6 +90,7 @@ def test_preprocess_and_train_labels_equal_codeblock_prepare(tiny_model_dir, cha
 
     model, _, trainer = train(cfg=cfg, dataset_meta=meta)
     assert type(trainer).__name__ == "CodeBlockSparseTrainer"
+    assert trainer.codeblock_loss_reduction == "mean_supervised"  # CodeBlockConfig's default reaches the trainer
     logs = [h for h in trainer.state.log_history if "loss" in h]
     assert len(logs) == 2
     assert all(0 < h["codeblock/supervised_fraction"] < 1 for h in logs)
@@ -109,7 +110,8 @@ def test_prepared_folder_as_dataset_path(tiny_model_dir, chat_jsonl, tmp_path):
                 CodeBlockConfig(pair_selector="none", budget_ratio=0.2, max_seq_length=256), score_cache=None,
                 progress=False, tokenizer=tok, scorer=Scorer(str(tiny_model_dir), progress=False))
     want = sorted((r["input_ids"], r["labels"]) for r in map(json.loads, (tmp_path / "cb" / "train.jsonl").open()))
-    raw = base_yaml(tiny_model_dir, tmp_path / "cb", tmp_path, codeblock_sparse_loss=False, max_steps=1)
+    raw = base_yaml(tiny_model_dir, tmp_path / "cb", tmp_path, codeblock_sparse_loss=False, max_steps=1,
+                    codeblock_loss_reduction="mean_global")
     raw["datasets"] = [{"path": str(tmp_path / "cb")}]
     for k in ("codeblock_pair_selector", "codeblock_budget_ratio"):
         raw.pop(k)
@@ -118,6 +120,7 @@ def test_prepared_folder_as_dataset_path(tiny_model_dir, chat_jsonl, tmp_path):
     assert sorted((list(r["input_ids"]), list(r["labels"])) for r in meta.train_dataset) == want
     _, _, trainer = train(cfg=cfg, dataset_meta=meta)
     assert type(trainer).__name__ == "CodeBlockDenseTrainer"
+    assert trainer.codeblock_loss_reduction == "mean_global"
 
 
 def test_unknown_codeblock_key_is_an_error(tiny_model_dir, chat_jsonl, tmp_path):

@@ -98,3 +98,95 @@ def test_trl_packing_keeps_codeblock_labels(tiny_model_dir, tmp_path):
     n_sup_rows = sum(sum(v != -100 for v in r["labels"][1:]) for r in ds)
     assert int((batch["labels"] != -100).sum()) == n_sup_rows
     trainer.train()
+
+
+def _one_sgd_step(tiny_model_dir, tmp_path, rows, *, reduction, sparse):
+    """Parameters after one SGD step (lr 0.5, no clipping) over two micro-batches of one row each."""
+    from datasets import Dataset
+
+    from codeblock.trl_integration import CodeBlockSFTTrainer
+
+    model, tok = _load(tiny_model_dir)
+    args = _args(tmp_path, gradient_accumulation_steps=2, per_device_train_batch_size=1, max_steps=1,
+                 learning_rate=0.5, max_grad_norm=0.0, loss_type="nll", weight_decay=0.0)
+    trainer = CodeBlockSFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                                  codeblock_sparse_loss=sparse, codeblock_loss_reduction=reduction)
+    trainer.train()
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def _expected_step(tiny_model_dir, rows, reduction):
+    """The same SGD step computed by hand: method.md §2(h)'s two normalisations of the masked cross-entropy."""
+    import torch.nn.functional as F
+
+    model, _ = _load(tiny_model_dir)
+    sums, counts = [], []
+    for r in rows:
+        ids = torch.tensor([r["input_ids"]])
+        labels = torch.tensor(r["labels"])
+        logits = model(input_ids=ids).logits[0, :-1].float()
+        sums.append(F.cross_entropy(logits, labels[1:], ignore_index=-100, reduction="sum"))
+        counts.append(int((labels[1:] != -100).sum()))
+    if reduction == "mean_supervised":
+        objective = sum(s / n for s, n in zip(sums, counts)) / len(rows)
+    else:
+        objective = sum(sums) / sum(counts)
+    objective.backward()
+    return {n: (p - 0.5 * p.grad).detach() if p.grad is not None else p.detach() for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_loss_reduction_under_gradient_accumulation(tiny_model_dir, tmp_path, sparse):
+    """codeblock_loss_reduction is applied by the trainer: one optimizer step equals the hand-computed step for
+    mean_supervised (mean of micro-batch means) and mean_global/sum (one mean over the accumulated batch)."""
+    _, tok = _load(tiny_model_dir)
+    rows = [span_labels(tok, CODE_ROWS[0]), span_labels(tok, CODE_ROWS[2])]
+    counts = [sum(v != -100 for v in r["labels"][1:]) for r in rows]
+    assert counts[0] != counts[1]  # otherwise the two reductions coincide and the test could not tell them apart
+    got = {red: _one_sgd_step(tiny_model_dir, tmp_path / red, rows, reduction=red, sparse=sparse)
+           for red in ("mean_supervised", "mean_global", "sum")}
+    for red in ("mean_supervised", "mean_global"):
+        want = _expected_step(tiny_model_dir, rows, red)
+        for n, p in want.items():
+            assert torch.allclose(got[red][n], p, atol=1e-5), (red, n)
+    for n in got["sum"]:
+        assert torch.equal(got["sum"][n], got["mean_global"][n]), n
+    moved = [n for n in got["mean_global"] if not torch.allclose(got["mean_global"][n], got["mean_supervised"][n],
+                                                                 atol=1e-5)]
+    assert moved  # the two normalisations really differ on these rows
+
+
+def test_unknown_loss_reduction_is_refused(tiny_model_dir, tmp_path):
+    from codeblock.trl_integration import CodeBlockSFTTrainer
+
+    model, tok = _load(tiny_model_dir)
+    with pytest.raises(ValueError, match="codeblock_loss_reduction must be one of"):
+        CodeBlockSFTTrainer(model=model, args=_args(tmp_path), train_dataset=_dataset(tok, 1), processing_class=tok,
+                            codeblock_loss_reduction="mean")
+
+
+def test_codeblock_train_applies_loss_reduction_and_packing_knobs(tiny_model_dir, chat_jsonl, tmp_path):
+    """`codeblock train`: the CodeBlockConfig knobs the trainer owns reach it and are recorded in train_metrics.json."""
+    import json
+    import sys
+
+    import yaml
+
+    from codeblock.train_cmd import main
+
+    out = tmp_path / "adapter"
+    conf = {"model_name_or_path": str(tiny_model_dir), "data_path": str(chat_jsonl), "output_dir": str(out),
+            "dtype": "float32", "use_peft": True, "lora_r": 4, "lora_alpha": 8, "lora_target_modules": "all-linear",
+            "codeblock": {"budget_ratio": 0.2, "pair_selector": "none", "loss_reduction": "mean_global",
+                          "packing": True},
+            "max_length": 256, "per_device_train_batch_size": 2, "max_steps": 1, "use_cpu": True, "bf16": False,
+            "gradient_checkpointing": False, "report_to": "none", "save_strategy": "no", "logging_steps": 1,
+            "seed": 0}
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(conf))
+    assert main(["--config", str(path)]) == 0
+    metrics = json.loads((out / "train_metrics.json").read_text())
+    assert metrics["loss_reduction"] == "mean_global" and metrics["packing"] is True
+    assert metrics["global_step"] == 1 and metrics["supervised_tokens"] > 0
+    if sys.platform.startswith("linux"):
+        assert metrics["malloc"]["source"] in ("codeblock", "environment")
