@@ -45,6 +45,7 @@ def test_axolotl_recipe_validates(path):
         out = validate_config(cfg)
         assert out.codeblock_supervision in ("codeblock", "full")
         assert out.codeblock_budget_ratio == 0.019
+        assert out.codeblock_loss_reduction == "mean_global"  # gradient accumulation: one mean over the window
     finally:
         base.PluginManager._instance = None
         shared.DATASET_HASH_CONFIG_EXTRA_FIELDS = saved
@@ -66,7 +67,7 @@ def test_trl_recipe_parses(path):
         argv += ["--bf16", "false"]
     script, sft, model = mod.parse(argv)
     assert script.supervision in ("codeblock", "full")
-    assert script.codeblock == {"budget_ratio": 0.019}
+    assert script.codeblock == {"budget_ratio": 0.019, "loss_reduction": "mean_global"}
     assert sft.output_dir and model.model_name_or_path
     if "qlora" in path.name:
         assert model.load_in_4bit and model.use_peft
