@@ -235,7 +235,7 @@ class CodeBlockLossMixin:
             ga_divisor = getattr(self, "current_gradient_accumulation_steps", None) or self.args.gradient_accumulation_steps
         items = None if per_micro else num_items_in_batch
         dense = not self.codeblock_sparse_loss or return_outputs
-        if dense and per_micro and not _has_supervised_target(inputs):
+        if dense and per_micro and not return_outputs and not _has_supervised_target(inputs):
             dense = False  # HF's mean over zero targets is NaN; the sparse path returns a graph-connected zero
         if dense:
             # Dense path (or an eval that wants logits): the parent trainer's own loss.

@@ -190,3 +190,21 @@ def test_codeblock_train_applies_loss_reduction_and_packing_knobs(tiny_model_dir
     assert metrics["global_step"] == 1 and metrics["supervised_tokens"] > 0
     if sys.platform.startswith("linux"):
         assert metrics["malloc"]["source"] in ("codeblock", "environment")
+
+
+def test_mean_supervised_micro_batch_without_targets_is_a_zero_not_nan(tiny_model_dir, tmp_path):
+    """A micro-batch whose labels are all -100 (possible after truncation) adds nothing instead of poisoning the
+    accumulated gradient with HF's NaN mean over zero targets; the dense trainer takes the same guard."""
+    from codeblock.trl_integration import CodeBlockSFTTrainer
+
+    model, tok = _load(tiny_model_dir)
+    trainer = CodeBlockSFTTrainer(model=model, args=_args(tmp_path, gradient_accumulation_steps=2, loss_type="nll"),
+                                  train_dataset=_dataset(tok, 1), processing_class=tok, codeblock_sparse_loss=False,
+                                  codeblock_loss_reduction="mean_supervised")
+    row = span_labels(tok, CODE_ROWS[0])
+    ids = torch.tensor([row["input_ids"]])
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.full_like(ids, -100)}
+    model.train()
+    loss = trainer.compute_loss(model, batch, num_items_in_batch=torch.tensor(7))
+    assert torch.isfinite(loss) and loss.item() == 0.0 and loss.requires_grad
+    loss.backward()  # connected to the graph, so the step's backward does not fail
