@@ -246,6 +246,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from codeblock.experiment_data import MixError
+
     try:
         cfg = ExperimentConfig.from_yaml(args.config)
         only = [a.strip() for a in args.arms.split(",")] if args.arms else None
@@ -255,6 +257,9 @@ def run(args: argparse.Namespace) -> int:
         runner = Runner(cfg, args.out, data_dir=args.data_dir, dry_run=args.dry_run)
         result = runner.run(only)
     except ConfigError as exc:
+        print(f"codeblock experiment: error: {exc}", file=sys.stderr)
+        return 2
+    except MixError as exc:  # missing or unreadable training source: the message says which and what to set
         print(f"codeblock experiment: error: {exc}", file=sys.stderr)
         return 2
     except ExperimentError as exc:

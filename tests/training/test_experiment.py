@@ -118,3 +118,14 @@ def test_smoke_experiment_runs_every_arm_and_skips_finished_steps(tiny_model_dir
     plan = cli("--dry-run")
     to_run = sorted(line.split(None, 1)[1] for line in plan.stdout.splitlines() if line.strip().startswith("run"))
     assert to_run == ["eval random_tokens-s1", "prepare random_tokens-s1", "train random_tokens-s1"], plan.stdout
+
+
+def test_missing_training_source_is_one_line_not_a_traceback(tmp_path):
+    cfg = RECIPES / "qwen0.5b_cpu_headline.yaml"
+    env = {k: v for k, v in os.environ.items() if k != "CODEBLOCK_DATA_DIR"}
+    res = subprocess.run([sys.executable, "-m", "codeblock.cli", "experiment", str(cfg), "--out", str(tmp_path / "x"),
+                          "--data_dir", str(tmp_path / "no-mirror"), "--arms", "codeblock"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert "gpteacher-python" in res.stderr and "CODEBLOCK_DATA_DIR" in res.stderr
