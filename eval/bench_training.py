@@ -38,25 +38,6 @@ from pathlib import Path
 ARMS = ("full", "cb_dense", "cb_sparse")
 
 
-def _proc_status_mb(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's VmHWM to its current RSS (Linux >= 4.0); False where that is not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def _batch(tok, batch: int, seq: int, density: float, arm: str, seed: int):
     import random
 
@@ -99,7 +80,7 @@ def worker(args) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from codeblock.cpu_memory import malloc_tuning_state, tune_malloc_for_training
+    from codeblock.cpu_memory import malloc_tuning_state, proc_status_mb, reset_peak_rss, tune_malloc_for_training
     from codeblock.models import resolve_model
     from codeblock.sparse_loss import sparse_causal_lm_loss
 
@@ -119,8 +100,8 @@ def worker(args) -> dict:
     model.train()
     batch = {k: v.to(device) for k, v in _batch(tok, args.batch, args.seq, args.density, args.arm, args.seed).items()}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    load_peak = _proc_status_mb("VmHWM")  # whole process so far: loading included
-    rss_before = _proc_status_mb("VmRSS")
+    load_peak = proc_status_mb("VmHWM")  # whole process so far: loading included
+    rss_before = proc_status_mb("VmRSS")
     hwm_reset = reset_peak_rss()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -141,7 +122,7 @@ def worker(args) -> dict:
         if step:
             times.append(time.perf_counter() - t0)
         losses.append(float(loss))
-    train_peak = _proc_status_mb("VmHWM")
+    train_peak = proc_status_mb("VmHWM")
     out = {"arm": args.arm, "gradient_checkpointing": bool(args.gc), "device": device,
            "step_s": statistics.median(times), "step_times_s": times, "losses": losses,
            "n_tokens": int(batch["attention_mask"].sum()),

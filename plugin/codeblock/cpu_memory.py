@@ -23,6 +23,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from pathlib import Path
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
 DEFAULT_THRESHOLD = 128 * 1024  # glibc's own starting value; pinning it disables the dynamic raise
@@ -69,3 +70,24 @@ def malloc_tuning_state() -> dict:
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return {"glibc_mmap_threshold": os.environ["MALLOC_MMAP_THRESHOLD_"], "source": "environment"}
     return {"glibc_mmap_threshold": None, "source": "glibc default (dynamic)"}
+
+
+def proc_status_mb(field: str = "VmHWM") -> float | None:
+    """A memory line of ``/proc/self/status`` in MiB (``VmHWM`` peak, ``VmRSS`` current); None off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux >= 4.0), the CPU analogue of
+    ``torch.cuda.reset_peak_memory_stats``; False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False

@@ -190,6 +190,7 @@ def test_codeblock_train_applies_loss_reduction_and_packing_knobs(tiny_model_dir
     assert metrics["global_step"] == 1 and metrics["supervised_tokens"] > 0
     if sys.platform.startswith("linux"):
         assert metrics["malloc"]["source"] in ("codeblock", "environment")
+        assert metrics["peak_memory_kind"] == "process_peak_rss_training" and metrics["peak_memory_mb"] > 0
 
 
 def test_mean_supervised_micro_batch_without_targets_is_a_zero_not_nan(tiny_model_dir, tmp_path):
