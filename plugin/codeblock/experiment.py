@@ -119,7 +119,7 @@ class Runner:
         ref = self.cfg.reference
         training = {**self.cfg.training_config(None), **ref.training}
         fp = fingerprint("reference", data_fp, seed, ref.fraction, training, self.cfg.base_model,
-                         self.cfg.codeblock.get("loss_reduction", "mean_supervised"))
+                         self._shared_loss_reduction())
 
         def build():
             rows = train.read_text(encoding="utf-8").splitlines()
@@ -133,6 +133,12 @@ class Runner:
         self.step(f"reference s{seed}", folder, fp, build)
         return str(folder / "merged"), fp
 
+    def _shared_loss_reduction(self) -> str:
+        """The experiment-level loss_reduction (CodeBlockConfig's default when the YAML leaves it out)."""
+        from codeblock.config import CodeBlockConfig
+
+        return self.cfg.codeblock.get("loss_reduction", CodeBlockConfig().loss_reduction)
+
     def _train_yaml(self, folder: Path, training: dict, seed: int, *, supervision: str, sparse_loss: bool,
                     data_path: Path | None = None, prepared: Path | None = None, merged: Path | None = None,
                     loss_reduction: str | None = None) -> Path:
@@ -142,8 +148,7 @@ class Runner:
         conf = {**training, "model_name_or_path": self.cfg.base_model, "output_dir": str(folder / "adapter"),
                 "seed": seed, "supervision": supervision, "sparse_loss": sparse_loss,
                 # the one CodeBlockConfig knob the trainer itself applies (the arm's, else the experiment's)
-                "codeblock": {"loss_reduction": loss_reduction or self.cfg.codeblock.get("loss_reduction",
-                                                                                         "mean_supervised")}}
+                "codeblock": {"loss_reduction": loss_reduction or self._shared_loss_reduction()}}
         if data_path:
             conf["data_path"] = str(data_path)
         if prepared:

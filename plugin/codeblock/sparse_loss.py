@@ -175,7 +175,14 @@ def sparse_causal_lm_loss(model, inputs: dict, num_items_in_batch=None, mode: st
     return sparse_causal_lm_loss_with_stats(model, inputs, num_items_in_batch, mode).loss
 
 
-LOSS_REDUCTIONS = ("mean_supervised", "sum", "mean_global")
+def check_loss_reduction(value: str) -> str:
+    """Return ``value`` if it is a ``CodeBlockConfig.loss_reduction`` choice, else raise a ValueError saying which are."""
+    from codeblock.config import CHOICES
+
+    if value not in CHOICES["loss_reduction"]:
+        raise ValueError(f"codeblock_loss_reduction must be one of {', '.join(CHOICES['loss_reduction'])}; "
+                         f"got {value!r}")
+    return value
 
 
 class CodeBlockLossMixin:
@@ -222,9 +229,7 @@ class CodeBlockLossMixin:
             getattr(self, "compute_loss_func", None) is not None)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        reduction = self.codeblock_loss_reduction
-        if reduction not in LOSS_REDUCTIONS:
-            raise ValueError(f"codeblock_loss_reduction must be one of {', '.join(LOSS_REDUCTIONS)}; got {reduction!r}")
+        reduction = check_loss_reduction(self.codeblock_loss_reduction)  # also catches a bad class attribute
         self._codeblock_count_batch(model, inputs)
         # mean_supervised: normalise by this micro-batch's own count (num_items_in_batch=None below), then undo what
         # Trainer.training_step would otherwise get wrong: given num_items_in_batch it assumes the loss is already

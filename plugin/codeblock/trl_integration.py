@@ -19,8 +19,9 @@ dropped. Set ``max_length=None`` (or >= ``CodeBlockConfig.max_seq_length``): Cod
 ``CodeBlockSFTTrainer(..., codeblock_sparse_loss=False)`` uses TRL's own (dense) loss; both log
 ``codeblock/supervised_fraction``. ``codeblock_loss_reduction`` (``CodeBlockConfig.loss_reduction``) picks how the loss
 is normalised under gradient accumulation: ``mean_supervised`` (per micro-batch, method.md's default) or
-``mean_global``/``sum`` (over the whole accumulated batch, transformers' ``num_items_in_batch``). On TRL >= 1.16 with CUDA+Triton TRL's fused LM head is also sparse; on CPU and on
-TRL 1.14 only the CodeBlock path avoids the full ``[B, T, V]`` logits.
+``mean_global``/``sum`` (over the whole accumulated batch, transformers' ``num_items_in_batch``). On TRL >= 1.16 with
+CUDA+Triton TRL's fused LM head is also sparse; on CPU and on TRL 1.14 only the CodeBlock path avoids the full
+``[B, T, V]`` logits.
 """
 
 from __future__ import annotations
@@ -113,14 +114,11 @@ def _make_sft_trainer():
 
         def __init__(self, *args, codeblock_sparse_loss: bool = True, codeblock_sparse_mode: str = "auto",
                      codeblock_loss_reduction: str = "mean_supervised", **kwargs):
-            from codeblock.sparse_loss import LOSS_REDUCTIONS
+            from codeblock.sparse_loss import check_loss_reduction
 
-            if codeblock_loss_reduction not in LOSS_REDUCTIONS:
-                raise ValueError(f"codeblock_loss_reduction must be one of {', '.join(LOSS_REDUCTIONS)}; "
-                                 f"got {codeblock_loss_reduction!r}")
+            self.codeblock_loss_reduction = check_loss_reduction(codeblock_loss_reduction)  # before any model work
             self.codeblock_sparse_loss = codeblock_sparse_loss
             self.codeblock_sparse_mode = codeblock_sparse_mode
-            self.codeblock_loss_reduction = codeblock_loss_reduction
             super().__init__(*args, **kwargs)
 
     CodeBlockSFTTrainer.__module__ = __name__
