@@ -3,7 +3,9 @@
 ``report.md`` = the ``codeblock-eval --compare`` report (pass@1 per benchmark and on average, bootstrap CIs, exact
 McNemar vs the baseline arm, PNG) preceded by an arm table: supervision policy, rows trained, supervised share of
 response tokens, training wall time, peak memory and final loss, and, with several seeds, mean ± std per arm.
-``summary.json`` holds the same numbers for scripts.
+``summary.json`` holds the same numbers for scripts. With an untrained arm (``train: false``), a second comparison
+against it (``report_vs_base.md``, ``summary.json`` ``compare_vs_base``) tells an arm that learned something apart from
+one that merely moved the model less than full-token SFT did.
 """
 
 from __future__ import annotations
@@ -74,6 +76,17 @@ def _seed_table(rows: list[dict], cfg: ExperimentConfig) -> list[str]:
     return lines
 
 
+def finished_eval_dirs(cfg: ExperimentConfig, out: Path) -> dict[str, Path]:
+    """Evaluations already finished in ``out`` (marker and results present), by run label, for every arm and seed."""
+    labels = [a.name if not a.train else f"{a.name}-s{seed}" for a in cfg.arms for seed in cfg.seeds]
+    found = {}
+    for label in dict.fromkeys(labels):
+        folder = Path(out) / "eval" / label
+        if (folder / ".step.json").is_file() and (folder / "results.json").is_file():
+            found[label] = folder
+    return found
+
+
 def write_report(cfg: ExperimentConfig, out: Path, eval_dirs: dict[str, Path]) -> dict:
     from codeblock_eval.compare import compare
 
@@ -101,8 +114,16 @@ def write_report(cfg: ExperimentConfig, out: Path, eval_dirs: dict[str, Path]) -
     if len(cfg.seeds) > 1:
         lines += ["## Over seeds", "", *_seed_table(rows, cfg), ""]
     lines += [compare_md.replace("# codeblock-eval comparison", "## Evaluation (codeblock-eval --compare)", 1)]
+    untrained = [label for label in order if label in {a.name for a in cfg.arms if not a.train}]
+    vs_base = None
+    if untrained and len(order) > 1:
+        base_order = untrained[:1] + [label for label in order if label != untrained[0]]
+        vs_base = compare([eval_dirs[label] for label in base_order], out / "report_vs_base.md")
+        text = (out / "report_vs_base.md").read_text(encoding="utf-8")
+        lines += ["", text.replace("# codeblock-eval comparison",
+                                   f"## Against the untrained model (`{untrained[0]}`): did an arm learn anything?", 1)]
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    summary = {"experiment": cfg.name, "order": order, "runs": rows, "compare": numbers}
+    summary = {"experiment": cfg.name, "order": order, "runs": rows, "compare": numbers, "compare_vs_base": vs_base}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
     _print_table(rows, list(cfg.benchmarks))
     return summary

@@ -43,7 +43,7 @@ from codeblock.config import CodeBlockConfig
 from codeblock.data_io import Example, SkipLog, normalize_rows
 from codeblock.labels import build_labels
 from codeblock.nl_tokens import make_units, nl_candidates, select_nl
-from codeblock.prepare_report import run_stats, selection_record, structure_summary
+from codeblock.prepare_report import r9, run_stats, selection_record, structure_summary
 from codeblock.render import Renderer, RenderSkip
 from codeblock.supervision_policies import (
     excess_ce,
@@ -62,6 +62,7 @@ class PreparedDataset:
     rows: list[dict]  # input_ids, attention_mask, labels, example_index, n_response_tokens, n_supervised
     selection: list[dict]  # one record per example that reached selection (kept or dropped afterwards)
     stats: dict = field(default_factory=dict)
+    pair_scores: list[dict] = field(default_factory=list)  # per pool row: IFD and its two CEs, kept (IFD selectors)
 
 
 @dataclass
@@ -147,33 +148,32 @@ class _MemoScorer:
         return [self.memo[k].copy() for k in keys]
 
 
-def _mean_ce(logp: np.ndarray, positions: list[int]) -> float:
-    vals = [float(logp[t]) for t in positions if 0 < t < len(logp) and math.isfinite(float(logp[t]))]
-    return -sum(vals) / len(vals) if vals else math.nan
-
-
-def _select_pairs(works: list[_Work], config: CodeBlockConfig, scorer, renderer: Renderer) -> tuple[list[int], dict]:
-    """Positions (into ``works``) kept by the configured pair selector, in input order, plus selector stats."""
+def _select_pairs(works: list[_Work], config: CodeBlockConfig, scorer, renderer: Renderer
+                  ) -> tuple[list[int], dict, list[dict]]:
+    """Positions (into ``works``) kept by the configured pair selector, in input order, selector stats, and the
+    per-row IFD record (``pair_scores.jsonl``; empty when the selector computed no IFD)."""
     n = len(works)
     if config.pair_selector == "none" or n == 0:
-        return list(range(n)), {"method_used": "none"}
+        return list(range(n)), {"method_used": "none"}, []
     from codeblock.pair_selection import select_pairs
-    from codeblock.scoring import ifd_from_ce
+    from codeblock.scoring import ifd_details
+
+    details: list[dict] = []
 
     def ifd_fn(pairs):
         # IFD over the exact training tokenization: conditioned = the rendered example itself, unconditioned = the
-        # same template with an empty prompt (method.md §2(a)).
-        uncond = []
+        # same template with an empty prompt (method.md §2(a)); both averaged over the response characters that
+        # survive truncation in both renderings.
+        passes = []
         for w in works:
             empty = Example(w.example.index, [{"role": "user", "content": ""}], w.example.response, "")
             rd = renderer.render(empty)
             idx = TokenIndex(rd.text, rd.offsets, rd.response_start, rd.response_end, rd.special)
-            uncond.append((rd.input_ids, idx.response_tokens))
-        lps = scorer.token_logprobs([w.rendered.input_ids for w in works] + [u[0] for u in uncond])
-        return [
-            ifd_from_ce(_mean_ce(lps[i], w.index.response_tokens), _mean_ce(lps[n + i], uncond[i][1]))
-            for i, w in enumerate(works)
-        ]
+            common = min(w.rendered.kept_response_chars, rd.kept_response_chars)
+            passes.append((w.rendered.input_ids, w.index.response_tokens_before(common),
+                           rd.input_ids, idx.response_tokens_before(common)))
+        details[:] = ifd_details(scorer, passes)
+        return [d["ifd"] for d in details]
 
     result = select_pairs(
         [w.example.extra for w in works],
@@ -188,7 +188,10 @@ def _select_pairs(works: list[_Work], config: CodeBlockConfig, scorer, renderer:
         longtail_k=config.longtail_k,
     )
     info = {"method_used": result.method_used, **{k: v for k, v in result.stats.items() if isinstance(v, (int, float, str))}}
-    return list(result.kept_indices), info
+    kept = set(result.kept_indices)
+    pair_scores = [{"example_index": w.example.index, "kept": k in kept, **{key: r9(v) for key, v in d.items()}}
+                   for k, (w, d) in enumerate(zip(works, details))]
+    return list(result.kept_indices), info, pair_scores
 
 
 def prepare_dataset(
@@ -241,7 +244,7 @@ def prepare_dataset(
 
     with timer.stage("pair_selection"):
         scorer = _MemoScorer(scorer)
-        kept_pos, pair_info = _select_pairs(works, config, scorer, renderer)
+        kept_pos, pair_info, pair_scores = _select_pairs(works, config, scorer, renderer)
         drops["pair_selection"] += len(works) - len(kept_pos)
         works = [works[i] for i in kept_pos]
     t_kept = sum(w.index.n_response for w in works)
@@ -358,7 +361,7 @@ def prepare_dataset(
         seed_overshoot=sel.seed_overshoot, item_stats=item_stats, pair_info=pair_info, template=renderer.mode,
         skip_samples=skip_log.samples, timings=timer.times,
     )
-    return PreparedDataset(out_rows, records, stats)
+    return PreparedDataset(out_rows, records, stats, pair_scores)
 
 
 def _score(works: list[_Work], config: CodeBlockConfig, scorer, reference_scorer) -> None:

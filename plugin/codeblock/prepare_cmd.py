@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scoring-model", help="scoring model (default: --model); must share its tokenizer")
     parser.add_argument("--score-cache", help="folder of the resumable score cache (default: $CODEBLOCK_CACHE_DIR/scores; 'none' disables)")
     parser.add_argument("--device", help="cpu | cuda (default: cuda when available)")
+    parser.add_argument("--no-selection-text", "--no_selection_text", dest="selection_text", action="store_false",
+                        help="leave the rendered text out of selection.jsonl (spans and scores only; for results that are "
+                             "committed without copying the training data; `codeblock inspect` then has no text to show)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
 
 
@@ -80,6 +83,10 @@ def write_outputs(out_dir: str | Path, prepared, *, config: CodeBlockConfig, ext
     with open(out / "selection.jsonl", "w", encoding="utf-8") as fh:
         for rec in prepared.selection:
             fh.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+    if prepared.pair_scores:  # per pool row: IFD, its two mean CEs, kept — what pair selection decided from
+        with open(out / "pair_scores.jsonl", "w", encoding="utf-8") as fh:
+            for rec in prepared.pair_scores:
+                fh.write(json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n")
     from datasets import Dataset
 
     columns = ("input_ids", "attention_mask", "labels", "example_index", "n_response_tokens", "n_supervised")
@@ -107,7 +114,7 @@ def load_tokenizer(model: str):
 
 
 def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=None, score_cache="default",
-                device=None, progress=True, scorer=None, tokenizer=None) -> dict:
+                device=None, progress=True, scorer=None, tokenizer=None, selection_text: bool = True) -> dict:
     """Library form of the command (used by the CLI, the demo and benchmarks). Returns stats."""
     from codeblock.pipeline import prepare_dataset
     from codeblock.supervision_policies import needs_reference
@@ -130,9 +137,12 @@ def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=Non
 
         reference = Scorer(config.reference_model, batch_size=config.scoring_batch_size, device=device, progress=progress)
     prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=scorer, config=config, progress=progress,
-                               reference_scorer=reference, read_skips=read_skips)
+                               reference_scorer=reference, read_skips=read_skips, keep_render=selection_text)
     extra = {"input": {"path": str(data) if isinstance(data, (str, Path)) else None, "sha256": digest, "limit": limit},
-             "model": model, "scoring_model": scoring_name}
+             "model": model, "scoring_model": scoring_name,
+             # rows run through the scoring model vs served by the score cache (a resumed or packed run shows 0 here)
+             "scoring": {"forward_rows": getattr(scorer, "n_forward_rows", None),
+                         "cached_rows": getattr(scorer, "n_cached_rows", None)}}
     return write_outputs(out_dir, prepared, config=config, extra_stats=extra,
                          data_path=data if isinstance(data, (str, Path)) else None)
 
@@ -179,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
         if args.quiet:
             os.environ.setdefault("TQDM_DISABLE", "1")
         stats = run_prepare(args.data, args.model, args.out, config, limit=args.limit,
-                            score_cache=args.score_cache or "default", device=args.device, progress=not args.quiet)
+                            score_cache=args.score_cache or "default", device=args.device, progress=not args.quiet,
+                            selection_text=args.selection_text)
     except (ConfigError, DataError, RenderError, ModelResolutionError) as exc:
         print(f"codeblock prepare: error: {exc}", file=sys.stderr)
         return 2

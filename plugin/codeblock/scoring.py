@@ -166,6 +166,7 @@ class Scorer:
         if cache_dir is not None:
             self._cache = ScoreCache(cache_dir, self.identity)
         self.n_forward_rows = 0  # rows actually run through the model (for tests and logs)
+        self.n_cached_rows = 0  # rows served by the disk cache
 
     @property
     def identity(self) -> str:
@@ -204,6 +205,7 @@ class Scorer:
         for b in batches:  # a batch is reused only when complete, so reruns reproduce the same batches
             if all(ukeys[i] in cached for i in b):
                 results.update((ukeys[i], cached[ukeys[i]]) for i in b)
+                self.n_cached_rows += len(b)
             else:
                 todo.append(b)
         if todo:
@@ -223,12 +225,8 @@ class Scorer:
         return [results[k].copy() for k in keys]
 
     def mean_ce(self, ids_list: Sequence[Sequence[int]], positions: Sequence[Sequence[int]]) -> list[float]:
-        """Mean of ``-logp`` over the given positions of each row (position 0 is ignored); nan when none remain."""
-        out = []
-        for lp, pos in zip(self.token_logprobs(ids_list), positions):
-            sel = [p for p in pos if 0 < p < len(lp)]
-            out.append(float(-np.mean(lp[sel].astype(np.float64))) if sel else math.nan)
-        return out
+        """Mean of ``-logp`` over the given positions of each row (see :func:`mean_ce`)."""
+        return [mean_ce(lp, pos) for lp, pos in zip(self.token_logprobs(ids_list), positions)]
 
     def _forward(self, batch_rows: list[list[int]]) -> list[np.ndarray]:
         import torch
@@ -293,23 +291,51 @@ def _apply_head(model, head, h):
     return logits
 
 
+def mean_ce(logp: np.ndarray, positions: Sequence[int]) -> float:
+    """Mean of ``-logp[t]`` over ``positions`` (0 and out-of-range positions and non-finite values are skipped).
+
+    >>> mean_ce(np.array([np.nan, -1.0, -3.0], dtype=np.float32), [0, 1, 2])
+    2.0
+    """
+    vals = [float(logp[t]) for t in positions if 0 < t < len(logp) and math.isfinite(float(logp[t]))]
+    return -sum(vals) / len(vals) if vals else math.nan
+
+
+def ifd_details(scorer, passes: Sequence[tuple[Sequence[int], Sequence[int], Sequence[int], Sequence[int]]]) -> list[dict]:
+    """IFD for each ``(cond_ids, cond_positions, uncond_ids, uncond_positions)``: the one implementation (§2(a)).
+
+    ``cond_*``: the training rendering of (prompt, response) and the positions of its response tokens;
+    ``uncond_*``: the same template with an empty prompt. Both position lists must name the SAME response tokens
+    (callers cut both to the response characters that survive truncation in both renderings), otherwise the two
+    means average over different tokens. All passes are scored in one ``token_logprobs`` call (conditioned rows
+    first), so the batch plan and hence the scores do not depend on who asks.
+
+    >>> class Stub:
+    ...     def token_logprobs(self, rows): return [np.array([np.nan] + [-1.0 if len(r) > 2 else -2.0] * (len(r) - 1)) for r in rows]
+    >>> ifd_details(Stub(), [([7, 8, 9], [2], [8, 9], [1])])
+    [{'ce_conditioned': 1.0, 'ce_unconditioned': 2.0, 'ifd': 0.5}]
+    """
+    lps = scorer.token_logprobs([p[0] for p in passes] + [p[2] for p in passes])
+    n = len(passes)
+    out = []
+    for k, (_, cond_pos, _, uncond_pos) in enumerate(passes):
+        ce_c, ce_u = mean_ce(lps[k], cond_pos), mean_ce(lps[n + k], uncond_pos)
+        out.append({"ce_conditioned": ce_c, "ce_unconditioned": ce_u, "ifd": ifd_from_ce(ce_c, ce_u)})
+    return out
+
+
 def make_ifd_fn(
     scorer, render_fn: Callable[[str, str], tuple[Sequence[int], Sequence[int]]]
 ) -> Callable[[Sequence[tuple[str, str]]], list[float]]:
-    """IFD function for :func:`codeblock.pair_selection.select_pairs`.
+    """IFD function for :func:`codeblock.pair_selection.select_pairs` from a ``render_fn``, via :func:`ifd_details`.
 
-    ``render_fn(prompt, response) -> (input_ids, response_positions)`` renders the training text (template + response
-    + eos) exactly as training does and lists the token positions of response tokens. The returned function maps
-    ``[(prompt, response), ...]`` to ``IFD = meanCE(y | x) / meanCE(y | "")`` (§2(a)); the unconditioned pass renders
-    the same template with an empty prompt. Both passes are scored in one batched call.
+    ``render_fn(prompt, response) -> (input_ids, response_positions)``; the unconditioned pass renders the same
+    template with an empty prompt. (``codeblock prepare`` builds its passes from its own renderer, truncation-aware.)
     """
 
     def ifd_fn(pairs: Sequence[tuple[str, str]]) -> list[float]:
-        cond = [render_fn(x, y) for x, y in pairs]
-        uncond = [render_fn("", y) for _, y in pairs]
-        ces = scorer.mean_ce([c[0] for c in cond + uncond], [c[1] for c in cond + uncond])
-        n = len(pairs)
-        return [ifd_from_ce(ces[i], ces[n + i]) for i in range(n)]
+        passes = [(*render_fn(x, y), *render_fn("", y)) for x, y in pairs]
+        return [d["ifd"] for d in ifd_details(scorer, passes)]
 
     return ifd_fn
 
@@ -324,3 +350,80 @@ def ifd_from_ce(ce_conditioned: float, ce_unconditioned: float) -> float:
 def excess_logprobs(scorer: Scorer, reference: Scorer, ids_list: Sequence[Sequence[int]]):
     """(logp under M, logp under the reference R) for the ``excess_*`` utility modes (§2(d))."""
     return scorer.token_logprobs(ids_list), reference.token_logprobs(ids_list)
+
+
+# ------------------------------------------------------------------ score packs (committable cache exports)
+PACK_SUFFIX = ".logp.gz"
+
+
+def _pack_keys(path: Path) -> list[str]:
+    import gzip
+    import json
+
+    with gzip.open(path, "rb") as fh:  # the header is the first line: no need to inflate the values
+        return json.loads(fh.readline())["keys"]
+
+
+def export_score_packs(cache_dir: str | os.PathLike, pack_dir: str | os.PathLike) -> list[Path]:
+    """Append the entries of every SQLite score cache in ``cache_dir`` that no pack in ``pack_dir`` holds yet, as a
+    new pack ``pack_dir/<identity tag>-<k>.logp.gz``; returns the packs written.
+
+    Packs are small files meant to be committed beside an experiment's results (gzip with mtime 0, rows sorted by
+    key, float32 kept exactly), so that a fresh clone reuses hours of scoring instead of redoing it. Existing packs
+    are never rewritten: exporting a growing cache every few minutes adds one small file each time instead of a new
+    copy of everything to the repository's history.
+    """
+    import gzip
+    import json
+
+    written = []
+    for db_path in sorted(Path(cache_dir).glob("logp-*.sqlite")):
+        tag = db_path.name.removeprefix("logp-").removesuffix(".sqlite")
+        existing = sorted(Path(pack_dir).glob(f"{tag}-*{PACK_SUFFIX}"))
+        have = {key for path in existing for key in _pack_keys(path)}
+        db = sqlite3.connect(str(db_path))
+        try:
+            identity = db.execute("SELECT v FROM meta WHERE k = 'identity'").fetchone()[0]
+            rows = [r for r in db.execute("SELECT key, n, data FROM logp ORDER BY key") if r[0] not in have]
+        finally:
+            db.close()
+        if not rows:
+            continue
+        header = json.dumps({"identity": identity, "keys": [r[0] for r in rows], "lengths": [int(r[1]) for r in rows],
+                             "dtype": "float32", "version": SCORES_VERSION}, sort_keys=True).encode()
+        path = Path(pack_dir) / f"{tag}-{len(existing):03d}{PACK_SUFFIX}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(header + b"\n" + b"".join(bytes(r[2]) for r in rows), compresslevel=9, mtime=0))
+        written.append(path)
+    return written
+
+
+def import_score_packs(pack_dir: str | os.PathLike, cache_dir: str | os.PathLike) -> int:
+    """Load every ``*.logp.gz`` pack of ``pack_dir`` into the SQLite caches of ``cache_dir``; returns rows loaded.
+
+    Entries keep their model identity, so a pack only serves the model (fingerprint, dtype, device kind) that made it.
+    """
+    import gzip
+    import json
+
+    n = 0
+    for path in sorted(Path(pack_dir).glob("*" + PACK_SUFFIX)):
+        raw = gzip.decompress(path.read_bytes())
+        cut = raw.index(b"\n")
+        header = json.loads(raw[:cut])
+        if header.get("version") != SCORES_VERSION:
+            continue  # scores of an older computation: recomputed instead of reused
+        data = np.frombuffer(raw[cut + 1 :], dtype=np.float32)
+        items, pos = [], 0
+        for key, length in zip(header["keys"], header["lengths"]):
+            items.append((key, data[pos : pos + length]))
+            pos += length
+        if pos != data.size:
+            raise ValueError(f"score pack {path} is damaged ({data.size} values, header says {pos}); delete it")
+        cache = ScoreCache(cache_dir, header["identity"])
+        try:
+            cache.put_many(items)
+        finally:
+            cache.close()
+        n += len(items)
+    return n

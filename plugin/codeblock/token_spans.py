@@ -64,6 +64,17 @@ class TokenIndex:
     def n_response(self) -> int:
         return len(self.response_tokens)
 
+    def response_tokens_before(self, n_chars: int) -> list[int]:
+        """Response tokens that start within the first ``n_chars`` characters of the response.
+
+        IFD compares two renderings of one response; cutting both to the characters both kept makes their means
+        cover the same tokens even when a long prompt truncates one of them.
+
+        >>> TokenIndex("Q: hi\\nA: x = 1", [(0, 2), (2, 5), (5, 6), (6, 8), (8, 10), (10, 12), (12, 14)], 6).response_tokens_before(4)
+        [3, 4]
+        """
+        return [t for t, start in zip(self.response_tokens, self._starts) if start - self.r < n_chars]
+
     def touches(self, t: int, a: int, b: int) -> bool:
         """Does token t touch rendered-text span [a, b) (non-whitespace overlap)?"""
         s, e = self.offsets[t]

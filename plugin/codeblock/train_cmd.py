@@ -133,6 +133,11 @@ def main(argv=None) -> int:
         # CodeBlock's `packing` knob means TRL's own packing here (BFD, padding-free, position ids reset per sample):
         # it keeps CodeBlock labels unchanged (tests/training/test_trl.py).
         sft.packing = True
+    # Seed before TRL wraps the model in LoRA: Trainer seeds only after the adapter weights are initialised, so the
+    # same config would otherwise give different adapters from one run to the next.
+    from transformers import set_seed
+
+    set_seed(sft.seed)
     trainer = CodeBlockSFTTrainer(model=model, args=sft, train_dataset=train, processing_class=tok,
                                   peft_config=get_peft_config(margs), codeblock_sparse_loss=script.sparse_loss,
                                   codeblock_loss_reduction=reduction)

@@ -193,8 +193,8 @@ class CondStub:
     """Scorer stub: every scored token of a row gets p = e^-1 (CE 1.0) when the row contains the prompt marker
     token 7 (the conditioned render), else p = e^-2 (CE 2.0)."""
 
-    def mean_ce(self, ids_list, positions):
-        return [1.0 if 7 in ids else 2.0 for ids in ids_list]
+    def token_logprobs(self, ids_list):
+        return [np.array([np.nan] + [-1.0 if 7 in ids else -2.0] * (len(ids) - 1)) for ids in ids_list]
 
 
 def test_ifd_stub_oracle_half():

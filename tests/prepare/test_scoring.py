@@ -156,3 +156,30 @@ def test_smollm2_end_to_end(smollm2_dir):
     np.testing.assert_allclose(lp[1:], reference_logprobs(model, ids)[1:], atol=1e-4)
     assert lp[1:].mean() > lp_shuf[1:].mean() + 1.0
     assert isinstance(AutoTokenizer.from_pretrained(smollm2_dir).chat_template, str)
+
+
+def test_score_packs_round_trip_append_only_and_refuse_damage(tmp_path):
+    import gzip
+
+    from codeblock.scoring import ScoreCache, export_score_packs, import_score_packs
+
+    first = {"a": np.array([np.nan, -1.5, -0.25], np.float32), "b": np.array([np.nan, -3.0], np.float32)}
+    cache = ScoreCache(tmp_path / "cache", "model-x|float32|cpu|v1")
+    cache.put_many(list(first.items()))
+    cache.close()
+    [pack] = export_score_packs(tmp_path / "cache", tmp_path / "packs")
+    assert export_score_packs(tmp_path / "cache", tmp_path / "packs") == []  # nothing new: no file written
+    before = pack.read_bytes()
+    cache = ScoreCache(tmp_path / "cache", "model-x|float32|cpu|v1")
+    cache.put_many([("c", np.array([np.nan, -2.0], np.float32))])
+    cache.close()
+    [second] = export_score_packs(tmp_path / "cache", tmp_path / "packs")
+    assert pack.read_bytes() == before and second != pack  # append-only: the first pack is never rewritten
+    assert import_score_packs(tmp_path / "packs", tmp_path / "fresh") == 3
+    got = ScoreCache(tmp_path / "fresh", "model-x|float32|cpu|v1").get_many(["a", "b", "c"])
+    assert set(got) == {"a", "b", "c"} and all(np.array_equal(got[k], v, equal_nan=True) for k, v in first.items())
+    assert ScoreCache(tmp_path / "fresh", "other-model").get_many(["a"]) == {}  # a pack serves only its model
+    raw = gzip.decompress(second.read_bytes())
+    second.write_bytes(gzip.compress(raw[:-4]))
+    with pytest.raises(ValueError, match="damaged"):
+        import_score_packs(tmp_path / "packs", tmp_path / "fresh2")

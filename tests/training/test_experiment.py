@@ -18,7 +18,8 @@ import yaml
 from codeblock.config import ConfigError
 from codeblock.experiment_config import ExperimentConfig
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "experiments"
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = ROOT / "recipes" / "experiments"
 
 
 def _minimal(**changes):
@@ -75,19 +76,40 @@ def test_training_mix_excludes_test_ids_and_contamination(data_dir, tmp_path):
     assert rows[0]["response"].startswith("```python\n") and "Your code should pass these tests" in rows[0]["instruction"]
 
 
+def _committed_copy(repo: Path, clone: Path) -> list[str]:
+    """What ``git add`` keeps of ``repo`` under the project's real .gitignore, copied to ``clone``: a fresh clone."""
+    import shutil
+
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    files = subprocess.run([*git, "ls-files"], check=True, capture_output=True, text=True).stdout.split()
+    for f in files:
+        (clone / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(repo / f, clone / f)
+    return files
+
+
 @pytest.mark.slow
-def test_smoke_experiment_runs_every_arm_and_skips_finished_steps(tiny_model_dir, data_dir, tmp_path):
+def test_smoke_experiment_runs_every_arm_and_resumes_from_a_fresh_clone(tiny_model_dir, data_dir, tmp_path):
     raw = yaml.safe_load((RECIPES / "smoke_tiny.yaml").read_text())
     raw["base_model"] = str(tiny_model_dir)
+    raw["codeblock"].update(pair_selector="ifd", pair_keep_ratio=0.6)  # the shared IFD step and its score packs
     cfg_path = tmp_path / "smoke.yaml"
     cfg_path.write_text(yaml.safe_dump(raw))
-    out = tmp_path / "run"
+    out = tmp_path / "repo" / "results" / "smoke"
     env = {**os.environ, "CODEBLOCK_DATA_DIR": str(data_dir), "CODEBLOCK_CACHE_DIR": str(tmp_path / "cache"),
            "TQDM_DISABLE": "1"}
 
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "codeblock.cli", "experiment", str(cfg_path), "--out", str(out),
+    def cli(*args, folder=out):
+        return subprocess.run([sys.executable, "-m", "codeblock.cli", "experiment", str(cfg_path), "--out", str(folder),
                                *args], env=env, capture_output=True, text=True, timeout=1200)
+
+    def plan(folder=out):
+        res = cli("--dry-run", folder=folder)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return {line.split(None, 1)[1]: line.split()[0] for line in res.stdout.splitlines() if line.strip()}
 
     res = cli()
     assert res.returncode == 0, res.stderr[-3000:]
@@ -97,6 +119,7 @@ def test_smoke_experiment_runs_every_arm_and_skips_finished_steps(tiny_model_dir
                                                       "token_cleaning-s1"}
     report = (out / "report.md").read_text()
     assert all(label in report for label in labels) and "McNemar" in report and (out / "report.png").stat().st_size
+    assert "Against the untrained model" in report and summary["compare_vs_base"]["benchmarks"]
     facts = {r["label"]: r["facts"] for r in summary["runs"]}
     assert facts["base"] == {}
     for label in (x for x in labels if x != "base"):
@@ -107,17 +130,53 @@ def test_smoke_experiment_runs_every_arm_and_skips_finished_steps(tiny_model_dir
     assert 0 < facts["codeblock-s1"]["supervised_fraction"] < 1.0
     assert 0 < facts["token_cleaning-s1"]["supervised_fraction"] < 1.0
     assert (out / "reference" / "s1" / "merged" / "config.json").is_file()  # Token Cleaning's reference model
+    # One shared IFD step: per-row scores committed, every arm kept exactly its pairs, and the passes are packed.
+    pair_rows = [json.loads(x) for x in (out / "pairs" / "s1" / "prepared" / "pair_scores.jsonl").read_text().splitlines()]
+    kept = sorted(r["example_index"] for r in pair_rows if r["kept"])
+    for arm in ("full", "codeblock", "token_cleaning"):
+        sel = (out / "arms" / f"{arm}-s1" / "prepared" / "selection.jsonl").read_text().splitlines()
+        assert sorted(json.loads(x)["index"] for x in sel) == kept
+        assert '"text"' not in sel[0]  # committed selections carry spans and scores, not the training text
+    assert list((out / "scores").glob("*.logp.gz"))
+    assert str(tmp_path) not in "".join(p.read_text() for p in out.rglob(".step.json"))
 
     # Nothing changed: every step is skipped.
-    plan = cli("--dry-run")
-    statuses = [line.split()[0] for line in plan.stdout.splitlines() if line.strip()]
-    assert plan.returncode == 0 and statuses and set(statuses) == {"done"}, plan.stdout
+    assert set(plan().values()) == {"done"}
     # One arm's knob changed: only that arm's prepare/train/eval rerun.
     raw["arms"][3]["codeblock"] = {"budget_ratio": 0.2}
     cfg_path.write_text(yaml.safe_dump(raw))
-    plan = cli("--dry-run")
-    to_run = sorted(line.split(None, 1)[1] for line in plan.stdout.splitlines() if line.strip().startswith("run"))
-    assert to_run == ["eval random_tokens-s1", "prepare random_tokens-s1", "train random_tokens-s1"], plan.stdout
+    assert sorted(k for k, v in plan().items() if v == "run") == [
+        "eval random_tokens-s1", "prepare random_tokens-s1", "train random_tokens-s1"]
+    raw["arms"][3].pop("codeblock")
+    cfg_path.write_text(yaml.safe_dump(raw))
+
+    # A fresh clone elsewhere (only what git keeps: no adapters, merged models, token rows, caches or data copies)
+    # counts every committed step as done ...
+    clone = tmp_path / "clone" / "results" / "smoke"
+    files = _committed_copy(tmp_path / "repo", tmp_path / "clone")
+    assert not [f for f in files if f.endswith((".safetensors", ".sqlite", "train.jsonl"))], files
+    assert sum((tmp_path / "clone" / f).stat().st_size for f in files) < 5_000_000
+    assert set(plan(clone).values()) == {"done"}
+    # ... and an evaluation cut mid-way (marker gone, last sample line torn) resumes there: the adapter it needs is
+    # retrained from the score packs (no model pass repeated), reproduces the committed weights, and only the
+    # missing samples are generated.
+    ev = clone / "eval" / "codeblock-s1"
+    (ev / ".step.json").unlink()
+    samples = ev / "humaneval" / "samples.jsonl"
+    lines = samples.read_text().splitlines(keepends=True)
+    samples.write_text("".join(lines[:2]) + lines[2][:10])
+    (ev / "results.json").unlink()
+    assert sorted(k for k, v in plan(clone).items() if v == "run") == [
+        "eval codeblock-s1", "prepare codeblock-s1", "train codeblock-s1"]
+    res = cli(folder=clone)
+    assert res.returncode == 0, res.stderr[-3000:]
+    prep_stats = json.loads((clone / "arms" / "codeblock-s1" / "prepared" / "stats.json").read_text())
+    assert prep_stats["scoring"]["forward_rows"] == 0 and prep_stats["scoring"]["cached_rows"] > 0
+    marker = json.loads((clone / "arms" / "codeblock-s1" / "adapter" / ".step.json").read_text())
+    assert marker["reproduced"] is True
+    stats = json.loads((ev / "results.json").read_text())["generation"]["families"]["humaneval"]["stats"]
+    assert stats["n_generated"] == 3 and stats["n_skipped_existing"] == 2
+    assert set(plan(clone).values()) == {"done"}
 
 
 def test_missing_training_source_is_one_line_not_a_traceback(tmp_path):
