@@ -31,7 +31,7 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; treating as failure" >&2; fi; exit $$rc
 
 bench-structure: setup
-	$(BIN)/python eval/bench_structure.py
+	$(BIN)/python eval/perf/bench_structure.py
 
 # Regenerate the full pin list from the current venv (run after changing dependencies).
 lock: setup

@@ -15,7 +15,7 @@ Layout of an output directory::
     DIR/<benchmark>/samples.jsonl        one row per generated sample (shared by benchmarks with identical problems,
                                          e.g. humaneval and humaneval+: generated once, evaluated twice)
     DIR/<benchmark>/eval_results.jsonl   one row per executed sample (task_id, passed, status, ...)
-    DIR/results.json                     summary, schema_version 1 (see codeblock_eval.results)
+    DIR/results.json                     summary, schema_version 1 (see codeblock_eval.report.results)
 
 Exit codes: 0 success, 2 bad arguments (one ``codeblock-eval: error: ...`` line on stderr), 1 runtime failure.
 """
@@ -152,7 +152,7 @@ def validate(args: argparse.Namespace) -> str:
 
 # --------------------------------------------------------------------------------------------- benchmarks
 def _load_benchmarks(args) -> list[tuple[Any, list[Any]]]:
-    from codeblock_eval.registry import get_benchmark
+    from codeblock_eval.benchmarks.registry import get_benchmark
 
     loaded = []
     data_dir = Path(args.data_dir) if args.data_dir else None
@@ -215,8 +215,8 @@ def _dataset_info(bench) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------- evaluation
 def _evaluate(bench, problems, programs, *, run_dir: Path, args, extra: dict[str, Any]) -> dict[str, Any]:
-    from codeblock_eval.execution import evaluate_samples
-    from codeblock_eval.results import benchmark_entry
+    from codeblock_eval.execution.evaluate import evaluate_samples
+    from codeblock_eval.report.results import benchmark_entry
 
     out_dir = run_dir / bench.name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -241,8 +241,8 @@ def _evaluate(bench, problems, programs, *, run_dir: Path, args, extra: dict[str
 
 
 def _run_samples(args) -> int:
-    from codeblock_eval.results import render_table, write_results
-    from codeblock_eval.samples_io import read_samples, samples_to_programs
+    from codeblock_eval.generation.samples_io import read_samples, samples_to_programs
+    from codeblock_eval.report.results import render_table, write_results
 
     loaded = _load_benchmarks(args)
     rows, torn = read_samples(args.samples, repair=False)  # never modify a file we did not write
@@ -265,8 +265,8 @@ def _run_samples(args) -> int:
 
 def _run_model(args) -> int:
     from codeblock_eval.generation import GenerationSettings, generate_samples, make_generator, resolve_model_path
-    from codeblock_eval.results import render_table, write_results
-    from codeblock_eval.samples_io import check_settings, counts_by_task, read_samples, samples_to_programs
+    from codeblock_eval.generation.samples_io import check_settings, counts_by_task, read_samples, samples_to_programs
+    from codeblock_eval.report.results import render_table, write_results
 
     settings = GenerationSettings(
         model=args.model,
@@ -359,7 +359,7 @@ def _run_model(args) -> int:
 
 
 def _run_compare(args) -> int:
-    from codeblock_eval.compare import compare
+    from codeblock_eval.report.compare import compare
 
     report = compare(args.compare, args.output)
     _log(f"wrote {report['markdown']} and {report['png']}")
@@ -380,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
         mode = validate(args)
         if mode == "list_benchmarks":
-            from codeblock_eval.registry import list_benchmarks
+            from codeblock_eval.benchmarks.registry import list_benchmarks
 
             print("\n".join(list_benchmarks()))
             return 0
@@ -394,12 +394,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception as exc:
         # Errors with an actionable message from our own modules are still one line; tracebacks only on demand.
-        from codeblock_eval.samples_io import SamplesFileError
+        from codeblock_eval.generation.samples_io import SamplesFileError
 
         known: tuple[type[BaseException], ...] = (SamplesFileError,)
         try:
-            from codeblock_eval.generation import GenerationError
             from codeblock.models import ModelResolutionError
+            from codeblock_eval.generation import GenerationError
 
             known += (GenerationError, ModelResolutionError)
         except ImportError:  # pragma: no cover

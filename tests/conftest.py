@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# Prepare-family fixtures (tiny tokenizer/model, stub scorer, SmolLM2) for every folder; the training-family
+# folders override tiny_model_dir with their own (see support/training_fixtures.py).
+from support.prepare_fixtures import *  # noqa: E402,F401,F403  (fixtures)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -8,18 +8,18 @@ import sys
 import pytest
 
 PURE_MODULES = [
-    "codeblock", "codeblock.cli", "codeblock.structure_types", "codeblock.languages", "codeblock.segment",
-    "codeblock.items_python", "codeblock.defuse_python", "codeblock.dataflow", "codeblock.analysis",
-    "codeblock.analyze_cmd", "codeblock.items_clike", "codeblock.supervision_policies", "codeblock.prepare_report",
-    "codeblock.cpu_memory",
+    "codeblock", "codeblock.cli", "codeblock.structure.datatypes", "codeblock.structure.languages", "codeblock.structure.segment",
+    "codeblock.structure.python.items", "codeblock.structure.python.defuse", "codeblock.structure.dataflow", "codeblock.structure.analysis",
+    "codeblock.cli.analyze", "codeblock.structure.clike.items", "codeblock.selection.policies", "codeblock.prepare.report",
+    "codeblock.training.cpu_memory",
 ]
 OPTIONAL_PURE = [
     # Pure modules owned by other stages: checked when present.
-    "codeblock.gce", "codeblock.token_spans", "codeblock.budget_selection", "codeblock.nl_tokens",
-    "codeblock.pair_selection", "codeblock.hygiene.decontaminate", "codeblock.hygiene.secrets_scan",
+    "codeblock.scoring.gce", "codeblock.labels.token_spans", "codeblock.selection.budget", "codeblock.selection.nl_tokens",
+    "codeblock.selection.pairs", "codeblock.hygiene.decontaminate", "codeblock.hygiene.secrets_scan",
     "codeblock.hygiene.dedup", "codeblock.hygiene.splits", "codeblock.hygiene.manifest",
-    "codeblock_eval.sandbox", "codeblock_eval.execution", "codeblock_eval.passk", "codeblock_eval.registry",
-    "codeblock_eval.sanitize", "codeblock_eval.compare", "codeblock_eval.samples_io", "codeblock_eval.results",
+    "codeblock_eval.execution.sandbox", "codeblock_eval.execution.evaluate", "codeblock_eval.execution.passk", "codeblock_eval.benchmarks.registry",
+    "codeblock_eval.generation.sanitize", "codeblock_eval.report.compare", "codeblock_eval.generation.samples_io", "codeblock_eval.report.results",
     "codeblock_eval.cli", "codeblock_eval.generation",
 ]
 

@@ -1,7 +1,7 @@
 """Benchmark interface: problems in, per-sample verdicts out.
 
 A benchmark loads its problems (offline, from the data dir), prepares once per evaluation (ground truth, exclusions)
-and checks one sample in the sandbox. The executor (:mod:`codeblock_eval.execution`) owns parallelism and files.
+and checks one sample in the sandbox. The executor (:mod:`codeblock_eval.execution.evaluate`) owns parallelism and files.
 """
 
 from __future__ import annotations

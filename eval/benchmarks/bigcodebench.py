@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from codeblock_eval.benchmarks.base import INSTRUCTION_PREFIX, Benchmark, Problem, Verdict
-from codeblock_eval.data_files import cache_dir, data_file, dataset_info, file_sha256, read_jsonl
-from codeblock_eval.sandbox import Limits
+from codeblock_eval.benchmarks.data_files import cache_dir, data_file, dataset_info, file_sha256, read_jsonl
+from codeblock_eval.execution.sandbox import Limits
 
 TIMEOUT_PER_TASK = 240.0
 MEMORY_MB = 8192

@@ -3,7 +3,7 @@
 Scoring rules reproduced (see research/data.md §3.2):
 
 * expected outputs come from running ``prompt + canonical_solution`` on every input (``record`` mode of the runner),
-  cached per dataset sha256 and Python version under :func:`codeblock_eval.data_files.cache_dir`, with per-input
+  cached per dataset sha256 and Python version under :func:`codeblock_eval.benchmarks.data_files.cache_dir`, with per-input
   reference times (wall clock, like evalplus; machine-dependent, so re-calibrate on a new machine by deleting the cache);
 * per-input limit ``max(min_time_limit=1.0, 4.0 x reference time) x timeout_scale``; per-phase budget
   ``min(60, sum(limits)) + 1``; base and plus are separate phases (separate processes in evalplus);
@@ -35,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from codeblock_eval.benchmarks.base import BASE_STOPS, Benchmark, Problem, Verdict, python_instruction
-from codeblock_eval.data_files import cache_dir, data_file, dataset_info, file_sha256, read_jsonl
-from codeblock_eval.sandbox_runner import decode_text, encode
+from codeblock_eval.benchmarks.data_files import cache_dir, data_file, dataset_info, file_sha256, read_jsonl
+from codeblock_eval.execution.sandbox_runner import decode_text, encode
 
 MIN_TIME_LIMIT = 1.0
 GT_TIME_LIMIT_FACTOR = 4.0
@@ -133,7 +133,7 @@ def compare_phase(kind: str, entry_point: str, outputs: list, expected: list, in
     An expected value too large to keep (``None`` with a digest) is compared by digest (exact equality)."""
     import numpy as np
 
-    from codeblock_eval.sandbox_runner import digest
+    from codeblock_eval.execution.sandbox_runner import digest
 
     for i, (out, exp) in enumerate(zip(outputs, expected)):
         if exp is None and exp_digests is not None and exp_digests[i] is not None and entry_point != "find_zero":

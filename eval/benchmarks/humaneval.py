@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from codeblock_eval.benchmarks.base import BASE_STOPS, Benchmark, Problem, Verdict, python_instruction
+from codeblock_eval.benchmarks.data_files import data_file, dataset_info, read_jsonl
 from codeblock_eval.benchmarks.humanevalplus import HUMANEVAL_STOPS
-from codeblock_eval.data_files import data_file, dataset_info, read_jsonl
 
 HUMANEVAL_TIMEOUT = 3.0
 

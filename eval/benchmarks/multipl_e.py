@@ -11,7 +11,7 @@ upstream statuses: compile error / non-zero exit / timeout => fail, exit 0 => OK
 
 Completion proof: the harness inserts, after the last statement of the test ``main``, a few lines that copy the nonce
 pipe (fd 3) to the result pipe (fd 4); a program that exits early (``exit(0)``, ``System.exit(0)``,
-``process.exit(0)``) or fails an assertion never runs them (see :mod:`codeblock_eval.sandbox`).
+``process.exit(0)``) or fails an assertion never runs them (see :mod:`codeblock_eval.execution.sandbox`).
 
 Java tasks that import ``org.javatuples`` need the javatuples jar: set ``CODEBLOCK_JAVATUPLES_JAR`` (or install
 Debian's ``libjavatuples-java``); without it those tasks are excluded and counted.
@@ -26,8 +26,8 @@ import subprocess
 from pathlib import Path
 
 from codeblock_eval.benchmarks.base import Benchmark, Problem, Verdict
-from codeblock_eval.data_files import data_file, dataset_info, read_jsonl
-from codeblock_eval.sandbox import Limits
+from codeblock_eval.benchmarks.data_files import data_file, dataset_info, read_jsonl
+from codeblock_eval.execution.sandbox import Limits
 
 LANGS = {
     "cpp": ("C++", "cpp", "cpp"),

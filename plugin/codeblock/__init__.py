@@ -12,11 +12,11 @@ __all__ = ["__version__", "CodeBlockPlugin", "CodeBlockCollator"]
 
 def __getattr__(name):  # lazy: `import codeblock` must stay torch-free
     if name == "CodeBlockPlugin":
-        from codeblock.axolotl_plugin import CodeBlockPlugin
+        from codeblock.integrations.axolotl.plugin import CodeBlockPlugin
 
         return CodeBlockPlugin
     if name == "CodeBlockCollator":
-        from codeblock.collator import CodeBlockCollator
+        from codeblock.training.collator import CodeBlockCollator
 
         return CodeBlockCollator
     raise AttributeError(f"module 'codeblock' has no attribute {name!r}")

@@ -50,7 +50,7 @@ def _f(default, help_: str, **kw):
 class CodeBlockConfig:
     """Every knob of the CodeBlock data pipeline. Defaults follow method.md §2.0 except ``supervise_eos`` (see help)."""
 
-    # --- supervision policy (method.md §3 baselines; see codeblock.supervision_policies)
+    # --- supervision policy (method.md §3 baselines; see codeblock.selection.policies)
     supervision: str = _f(
         "codeblock",
         "Which tokens get labels: codeblock (items + NL), full (all response tokens of the kept pairs, budget ignored), "

@@ -22,7 +22,7 @@ def _eval_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sandbox():
-    from codeblock_eval.sandbox import Sandbox
+    from codeblock_eval.execution.sandbox import Sandbox
 
     return Sandbox()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from codeblock_eval.cli import main
-from tiny_lm import tiny_lm_dir  # noqa: F401  (fixture)
+from support.tiny_lm import tiny_lm_dir  # noqa: F401  (fixture)
 
 
 def _err_line(capsys) -> str:
@@ -53,7 +53,7 @@ def test_code_execution_gate_is_checked_before_generation(tiny_lm_dir, tmp_path,
 
 
 def test_unknown_benchmark_lists_valid_names(tmp_path, capsys):
-    from codeblock_eval.registry import list_benchmarks
+    from codeblock_eval.benchmarks.registry import list_benchmarks
 
     assert main(["--model", "m", "--benchmarks", "humaneval,nope", "--output", str(tmp_path), "--allow_code_execution"]) == 2
     err = _err_line(capsys)
@@ -140,8 +140,8 @@ def test_model_mode_shares_generation_and_writes_results(tiny_lm_dir, tmp_path, 
 
 def test_humaneval_115_is_generated_separately_for_humaneval_plus(data_dir):
     """HumanEval+ re-indented one docstring: that task must not reuse the HumanEval generation; all others do."""
+    from codeblock_eval.benchmarks.registry import get_benchmark
     from codeblock_eval.cli import plan_generation
-    from codeblock_eval.registry import get_benchmark
 
     loaded = [(get_benchmark(name), get_benchmark(name).load_problems(data_dir)) for name in ("humaneval", "humaneval+")]
     plan = plan_generation(loaded)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tiny_lm import tiny_lm_dir  # noqa: F401  (fixture)
+from support.tiny_lm import tiny_lm_dir  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import time
 import warnings
 
 import pytest
-from hyg_helpers import read_gz, read_jsonl, write_jsonl
+from support.hyg_helpers import read_gz, read_jsonl, write_jsonl
 
 from codeblock.cli import main
 from codeblock.hygiene.decontaminate import DecontamConfig, Matcher, decontaminate_rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from hyg_helpers import read_jsonl, write_jsonl
+from support.hyg_helpers import read_jsonl, write_jsonl
 
 from codeblock.cli import main
 from codeblock.hygiene.dedup import DedupConfig, MinHasher, balanced_sample, dedup_rows, guess_language, shingles_of

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from hyg_helpers import write_jsonl
+from support.hyg_helpers import write_jsonl
 
 from codeblock.cli import main
 from codeblock.hygiene.manifest import git_commit, library_versions, verify_manifest, write_manifest

@@ -9,7 +9,7 @@ import random
 import string
 
 import pytest
-from hyg_helpers import read_jsonl, write_jsonl
+from support.hyg_helpers import read_jsonl, write_jsonl
 
 from codeblock.cli import main
 from codeblock.hygiene.secrets_scan import find_secrets, load_rules, redact, scan_rows, shannon_entropy

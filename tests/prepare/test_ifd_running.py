@@ -12,8 +12,8 @@ import pytest
 
 from codeblock.config import CodeBlockConfig
 from codeblock.data_io import Example, normalize_rows
-from codeblock.pipeline import prepare_dataset
-from codeblock.render import Renderer
+from codeblock.labels.render import Renderer
+from codeblock.prepare.pipeline import prepare_dataset
 
 
 class PositionScorer:

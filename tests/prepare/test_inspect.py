@@ -6,11 +6,11 @@ import html as htmllib
 import json
 import re
 
+from codeblock.cli.prepare import write_outputs
 from codeblock.config import CodeBlockConfig
-from codeblock.inspect_html import build_html
-from codeblock.pipeline import prepare_dataset
-from codeblock.prepare_cmd import write_outputs
-from prep_helpers import HashScorer
+from codeblock.prepare.inspect_html import build_html
+from codeblock.prepare.pipeline import prepare_dataset
+from support.prep_helpers import HashScorer
 
 ROWS = [
     {"instruction": "Add.", "response": "Adds numbers:\n\n```python\ndef add(a, b):\n    total = a + b\n    return total\n```\n\nThe function returns the sum."},
@@ -38,7 +38,7 @@ def test_inspect_html(tiny_tokenizer, tmp_path):
 
 
 def test_inspect_order_puts_supervised_rows_first(tiny_tokenizer, tmp_path):
-    from codeblock.inspect_html import _ordered
+    from codeblock.prepare.inspect_html import _ordered
 
     recs = [{"index": 0, "n_supervised": 0, "n_response_tokens": 10}, {"index": 1, "n_supervised": 1, "n_response_tokens": 50},
             {"index": 2, "n_supervised": 2, "n_response_tokens": 4}, {"index": 3, "n_supervised": 0, "n_response_tokens": 9}]

@@ -9,8 +9,8 @@ import pytest
 
 from codeblock.config import CodeBlockConfig
 from codeblock.data_io import DataError, load_rows, normalize_rows
-from codeblock.pipeline import prepare_dataset
-from prep_helpers import HashScorer, check_mask_invariants, dumps
+from codeblock.prepare.pipeline import prepare_dataset
+from support.prep_helpers import HashScorer, check_mask_invariants, dumps
 
 GOOD = {"instruction": "Add two numbers.", "response": "def add(a, b):\n    total = a + b\n    return total\n"}
 
@@ -138,7 +138,7 @@ def test_deterministic_and_timed(tiny_tokenizer):
 
 
 def test_tiny_model_scorer_and_ifd_pair_selection(tiny_model_dir, tiny_tokenizer):
-    from codeblock.scoring import Scorer
+    from codeblock.scoring.scorer import Scorer
 
     rows = [GOOD, {"instruction": "Sq.", "response": "def sq(x):\n    return x * x\n"},
             {"instruction": "Neg.", "response": "def neg(x):\n    return -x\n"}, {"instruction": "Id.", "response": "def ident(x):\n    return x\n"}]

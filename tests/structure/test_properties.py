@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codeblock.analysis import analyze_code, analyze_response
-from codeblock.languages import parse_code
+from codeblock.structure.analysis import analyze_code, analyze_response
+from codeblock.structure.languages import parse_code
 
 BLOCK_TYPES = {"block"}
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from codeblock.analysis import analysis_to_json, analyze_code, analyze_response
+from codeblock.structure.analysis import analysis_to_json, analyze_code, analyze_response
 
 
 def check_invariants(analysis):

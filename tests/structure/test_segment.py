@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from codeblock.analysis import StructureConfig, analyze_response
-from codeblock.segment import segment_response
+from codeblock.structure.analysis import StructureConfig, analyze_response
+from codeblock.structure.segment import segment_response
 
 
 def pieces(text, **kw):

@@ -1,4 +1,4 @@
-"""glibc malloc tuning for CPU training (codeblock.cpu_memory): freed large buffers go back to the OS.
+"""glibc malloc tuning for CPU training (codeblock.training.cpu_memory): freed large buffers go back to the OS.
 
 The probe reproduces what CPU training does to the heap: one large free raises glibc's dynamic mmap threshold, so the
 next, smaller activation-sized buffers come from the heap and stay resident after they are freed.
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not os.p
 
 PROBE = textwrap.dedent("""
     import sys
-    from codeblock.cpu_memory import malloc_tuning_state, tune_malloc_for_training
+    from codeblock.training.cpu_memory import malloc_tuning_state, tune_malloc_for_training
     applied = tune_malloc_for_training() if sys.argv[1] == "tuned" else False
     def rss_mb():
         for line in open("/proc/self/status"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codeblock.packing import pack_rows, padding_report
+from codeblock.labels.packing import pack_rows, padding_report
 
 torch = pytest.importorskip("torch")
 
@@ -34,8 +34,8 @@ def test_packed_per_token_loss_equals_unpacked(tiny_model_dir, attn):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from codeblock import CodeBlockCollator
-    from training_helpers import CODE_ROWS
-    from training_helpers import span_labels
+    from support.training_helpers import CODE_ROWS
+    from support.training_helpers import span_labels
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32, attn_implementation=attn)

@@ -6,10 +6,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from codeblock.packing import pack_rows  # noqa: E402
-from codeblock.sparse_loss import pick_mode, sparse_causal_lm_loss, sparse_causal_lm_loss_with_stats  # noqa: E402
-from training_helpers import CODE_ROWS  # noqa: E402
-from training_helpers import pad_batch, span_labels  # noqa: E402
+from codeblock.labels.packing import pack_rows  # noqa: E402
+from codeblock.training.sparse_loss import pick_mode, sparse_causal_lm_loss, sparse_causal_lm_loss_with_stats  # noqa: E402
+from support.training_helpers import CODE_ROWS  # noqa: E402
+from support.training_helpers import pad_batch, span_labels  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
-from training_helpers import CODE_ROWS  # noqa: E402
-from training_helpers import span_labels  # noqa: E402
+from support.training_helpers import CODE_ROWS  # noqa: E402
+from support.training_helpers import span_labels  # noqa: E402
 
 
 def _dataset(tok, n_repeat=2):
@@ -35,7 +35,7 @@ def _load(tiny_model_dir):
 
 
 def test_sparse_trainer_matches_dense_with_grad_accum(tiny_model_dir, tmp_path):
-    from codeblock.trl_integration import CodeBlockSFTTrainer
+    from codeblock.training.trl_sft import CodeBlockSFTTrainer
 
     finals = {}
     for sparse in (False, True):
@@ -58,7 +58,7 @@ def test_codeblock_collator_with_mask_column(tiny_model_dir, tmp_path):
     from datasets import Dataset
 
     from codeblock import CodeBlockCollator
-    from codeblock.trl_integration import CodeBlockSFTTrainer
+    from codeblock.training.trl_sft import CodeBlockSFTTrainer
 
     model, tok = _load(tiny_model_dir)
     rows = []
@@ -87,7 +87,7 @@ def test_collator_refuses_rows_without_labels(tiny_model_dir):
 
 def test_trl_packing_keeps_codeblock_labels(tiny_model_dir, tmp_path):
     """TRL's own BFD packing (padding-free) trains on the same supervised tokens with the sparse loss."""
-    from codeblock.trl_integration import CodeBlockSFTTrainer
+    from codeblock.training.trl_sft import CodeBlockSFTTrainer
 
     model, tok = _load(tiny_model_dir)
     ds = _dataset(tok, 1)
@@ -104,7 +104,7 @@ def _one_sgd_step(tiny_model_dir, tmp_path, rows, *, reduction, sparse):
     """Parameters after one SGD step (lr 0.5, no clipping) over two micro-batches of one row each."""
     from datasets import Dataset
 
-    from codeblock.trl_integration import CodeBlockSFTTrainer
+    from codeblock.training.trl_sft import CodeBlockSFTTrainer
 
     model, tok = _load(tiny_model_dir)
     args = _args(tmp_path, gradient_accumulation_steps=2, per_device_train_batch_size=1, max_steps=1,
@@ -157,7 +157,7 @@ def test_loss_reduction_under_gradient_accumulation(tiny_model_dir, tmp_path, sp
 
 
 def test_unknown_loss_reduction_is_refused(tiny_model_dir, tmp_path):
-    from codeblock.trl_integration import CodeBlockSFTTrainer
+    from codeblock.training.trl_sft import CodeBlockSFTTrainer
 
     model, tok = _load(tiny_model_dir)
     with pytest.raises(ValueError, match="codeblock_loss_reduction must be one of"):
@@ -172,7 +172,7 @@ def test_codeblock_train_applies_loss_reduction_and_packing_knobs(tiny_model_dir
 
     import yaml
 
-    from codeblock.train_cmd import main
+    from codeblock.cli.train import main
 
     out = tmp_path / "adapter"
     conf = {"model_name_or_path": str(tiny_model_dir), "data_path": str(chat_jsonl), "output_dir": str(out),
@@ -196,7 +196,7 @@ def test_codeblock_train_applies_loss_reduction_and_packing_knobs(tiny_model_dir
 def test_mean_supervised_micro_batch_without_targets_is_a_zero_not_nan(tiny_model_dir, tmp_path):
     """A micro-batch whose labels are all -100 (possible after truncation) adds nothing instead of poisoning the
     accumulated gradient with HF's NaN mean over zero targets; the dense trainer takes the same guard."""
-    from codeblock.trl_integration import CodeBlockSFTTrainer
+    from codeblock.training.trl_sft import CodeBlockSFTTrainer
 
     model, tok = _load(tiny_model_dir)
     trainer = CodeBlockSFTTrainer(model=model, args=_args(tmp_path, gradient_accumulation_steps=2, loss_type="nll"),

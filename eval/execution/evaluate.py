@@ -1,0 +1,147 @@
+"""Execute samples of one benchmark in the sandbox and score them (pass@k, per-sample verdicts).
+
+    summary = evaluate_samples(get_benchmark("humaneval"), problems, samples, out_dir=Path("run/humaneval"),
+                               allow_code_execution=True)
+
+Running model-written code must be asked for explicitly: ``allow_code_execution=True`` (the CLI's
+``--allow_code_execution``) or ``CODEBLOCK_ALLOW_CODE_EXECUTION=1``; otherwise :class:`CodeExecutionNotAllowed`.
+
+Writes ``out_dir/eval_results.jsonl``: one row per sample, in dataset task order then sample order, with ``task_id``,
+``sample_index``, ``passed``, ``status`` (pass|fail|timeout|error|excluded) and ``details`` (e.g. base/plus status,
+first failing input index). Timings are left out of the file so equal inputs give byte-identical results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from codeblock_eval.benchmarks.base import Benchmark, Problem, Verdict
+from codeblock_eval.execution.passk import mean_pass_at_k
+from codeblock_eval.execution.sandbox import Limits, Sandbox
+
+RESULTS_FILE = "eval_results.jsonl"
+ALLOW_ENV = "CODEBLOCK_ALLOW_CODE_EXECUTION"
+
+
+class CodeExecutionNotAllowed(PermissionError):
+    """Raised when evaluation would run model-written code without an explicit opt-in."""
+
+
+def require_code_execution(allow: bool | None) -> None:
+    if allow is True or (allow is None and os.environ.get(ALLOW_ENV) == "1"):
+        return
+    raise CodeExecutionNotAllowed(
+        "evaluation executes model-generated code: pass --allow_code_execution (allow_code_execution=True) or set "
+        f"{ALLOW_ENV}=1; the sandbox limits damage but is not a security boundary (use a container for untrusted "
+        "models)")
+
+
+def _sample_indices(samples: list[dict]) -> list[int]:
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for s in samples:
+        idx = s.get("sample_index", s.get("sample_id"))
+        if not isinstance(idx, int):
+            idx = seen[s["task_id"]]
+        seen[s["task_id"]] = max(seen[s["task_id"]], idx + 1)
+        out.append(idx)
+    return out
+
+
+def evaluate_samples(benchmark: Benchmark, problems: list[Problem], samples: list[dict], *, out_dir: Path,
+                     parallel: int | None = None, timeout_scale: float = 1.0, allow_code_execution: bool | None = None,
+                     sandbox: Sandbox | None = None, limits: Limits | None = None, progress: bool = True) -> dict:
+    require_code_execution(allow_code_execution)
+    if timeout_scale <= 0:
+        raise ValueError(f"timeout_scale must be > 0, got {timeout_scale}")
+    parallel = max(1, int(parallel or os.cpu_count() or 1))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    by_id = {p.task_id: p for p in problems}
+    order = {p.task_id: i for i, p in enumerate(problems)}
+    notes = list(benchmark.notes())
+    for s in samples:
+        if "task_id" not in s:
+            raise ValueError("every sample needs a 'task_id'")
+    unknown = sorted({s["task_id"] for s in samples if s["task_id"] not in by_id})
+    if unknown:
+        notes.append(f"skipped {len(unknown)} task ids not in the dataset: {unknown[:5]}")
+    indices = _sample_indices(samples)
+    rows = [(s, i) for s, i in zip(samples, indices) if s["task_id"] in by_id]
+    task_ids = sorted({s["task_id"] for s, _ in rows}, key=order.__getitem__)
+    sandbox = sandbox or Sandbox(limits)
+    used = [by_id[t] for t in task_ids]
+    state = benchmark.prepare(used, sandbox, parallel=parallel, timeout_scale=timeout_scale)
+    excluded: dict[str, str] = dict(state.get("excluded") or {})
+
+    def run_one(item) -> Verdict:
+        sample, _ = item
+        problem = by_id[sample["task_id"]]
+        if problem.task_id in excluded:
+            return Verdict("excluded", {"reason": excluded[problem.task_id]})
+        try:
+            program = benchmark.program_for(problem, sample)
+        except ValueError as exc:
+            return Verdict("error", {"error": str(exc)})
+        return benchmark.check(problem, program, sandbox, state, timeout_scale=timeout_scale)
+
+    try:
+        from tqdm.auto import tqdm
+
+        # Longest tasks first would need estimates; dataset order keeps runs comparable and is good enough.
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            verdicts = list(tqdm(pool.map(run_one, rows), total=len(rows), desc=f"exec {benchmark.name}",
+                                 disable=None if progress else True))
+    finally:
+        cleanup = getattr(benchmark, "cleanup", None)
+        if cleanup:
+            cleanup(state)
+
+    results = []
+    for (sample, idx), verdict in zip(rows, verdicts):
+        details = {k: v for k, v in verdict.details.items() if k != "wall_s"}
+        results.append({"task_id": sample["task_id"], "sample_index": idx, "passed": verdict.passed,
+                        "status": verdict.status, "details": details})
+    results.sort(key=lambda r: (order[r["task_id"]], r["sample_index"]))
+    with open(out_dir / RESULTS_FILE, "w", encoding="utf-8") as f:
+        for r in results:
+            f.write(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n")
+    return summarize(benchmark, results, excluded, notes, sandbox)
+
+
+def summarize(benchmark: Benchmark, results: list[dict], excluded: dict, notes: list[str], sandbox: Sandbox) -> dict:
+    per_task: dict[str, list[dict]] = defaultdict(list)
+    for r in results:
+        if r["status"] != "excluded":
+            per_task[r["task_id"]].append(r)
+    counts = [(len(rs), sum(r["passed"] for r in rs)) for rs in per_task.values()]
+    summary = {
+        "benchmark": benchmark.name,
+        "pass@1": mean_pass_at_k(counts, 1) if counts else 0.0,
+        "n_tasks": len(per_task),
+        "n_samples": sum(n for n, _ in counts),
+        "n_pass": sum(c for _, c in counts),
+        "n_fail": sum(r["status"] == "fail" for rs in per_task.values() for r in rs),
+        "n_timeout": sum(r["status"] == "timeout" for rs in per_task.values() for r in rs),
+        "n_error": sum(r["status"] == "error" for rs in per_task.values() for r in rs),
+        "dataset": benchmark.dataset_info(),
+        "excluded_tasks": sorted(excluded),
+        "n_excluded": len(excluded),
+        "notes": notes + ([f"{len(excluded)} tasks excluded because the reference solution fails in this "
+                           "environment (see excluded_tasks)"] if excluded else []),
+        "sandbox": sandbox.describe(),
+    }
+    for k in (10, 100):
+        value = mean_pass_at_k(counts, k)
+        if value is not None:
+            summary[f"pass@{k}"] = value
+    phases = [ph for ph in ("base", "plus") if any(f"{ph}_status" in r["details"] for r in results)]
+    if "base" in phases and "plus" in phases:
+        base_counts = [(len(rs), sum(r["details"].get("base_status") == "pass" for r in rs))
+                       for rs in per_task.values()]
+        summary["base_pass@1"] = mean_pass_at_k(base_counts, 1) if base_counts else 0.0
+    return summary

@@ -1,0 +1,239 @@
+"""Training-step benchmark: full-token SFT vs CodeBlock labels (dense loss) vs CodeBlock labels (sparse LM-head loss).
+
+    flock /tmp/codeblock-heavy.lock .venv/bin/python eval/perf/bench_training.py \
+        --model qwen2.5-coder-0.5b-instruct --batch 2 --seq 256 --steps 3
+
+Each arm runs in its own subprocess (same model, same batch, same LoRA, same seed). Peak memory is measured over the
+training steps only, like ``torch.cuda.reset_peak_memory_stats`` + ``max_memory_allocated`` on CUDA: on CPU the
+process's peak resident set (``VmHWM``) is reset after the model is loaded (``/proc/self/clear_refs``), so the
+transient of loading the checkpoint does not hide what training needs; it still counts the model's own weights. The
+whole-process peak (load included) is printed too. Printed: median step time, peak memory, and their ratios vs (a).
+
+``--gradient_checkpointing both`` (default) measures every arm without and with activation checkpointing in one run:
+the GPU QLoRA recipes train with it, and with it the logits are the largest activation left, which is what the
+sparse loss removes.
+
+Arms:
+  (a) full   : every response token supervised, transformers' dense loss;
+  (b) cb_dense: CodeBlock label density (``--density``, default 1.9% of response tokens, seeded choice), dense loss;
+  (c) cb_sparse: same labels as (b), CodeBlock's sparse LM-head loss.
+
+Which tokens are supervised does not change the cost, only how many, so (b)/(c) use a seeded sample at the budget
+density; the exactness of (c) vs (b) is covered by tests/training/test_sparse_loss.py. Results are written as JSON
+(``--out``) with versions and settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ARMS = ("full", "cb_dense", "cb_sparse")
+
+
+def _batch(tok, batch: int, seq: int, density: float, arm: str, seed: int):
+    import random
+
+    import torch
+
+    rng = random.Random(seed)
+    rows = []
+    for b in range(batch):
+        body = "\n".join(f"def f{b}_{i}(x, y):\n    z = x * {i} + y\n    return z - {b}" for i in range(60))
+        msgs = [{"role": "user", "content": f"Write helper functions, variant {b}."},
+                {"role": "assistant", "content": f"Here they are:\n```python\n{body}\n```"}]
+        text = tok.apply_chat_template(msgs, tokenize=False)
+        start = text.rindex("Here they are")
+        enc = tok(text, return_offsets_mapping=True, add_special_tokens=False)
+        ids = enc["input_ids"][:seq]
+        resp = [i for i, (s, _) in enumerate(enc["offset_mapping"][:seq]) if s >= start]
+        if arm == "full":
+            chosen = resp
+        else:
+            k = max(1, round(density * len(resp)))
+            chosen = sorted(rng.sample(resp, k))
+        labels = [-100] * len(ids)
+        for i in chosen:
+            labels[i] = ids[i]
+        rows.append((ids, labels))
+    n = max(len(r[0]) for r in rows)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    ids = torch.full((batch, n), pad)
+    lab = torch.full((batch, n), -100)
+    am = torch.zeros((batch, n), dtype=torch.long)
+    for i, (r_ids, r_lab) in enumerate(rows):
+        ids[i, :len(r_ids)] = torch.tensor(r_ids)
+        lab[i, :len(r_ids)] = torch.tensor(r_lab)
+        am[i, :len(r_ids)] = 1
+    return {"input_ids": ids, "attention_mask": am, "labels": lab}
+
+
+def worker(args) -> dict:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from codeblock.models import resolve_model
+    from codeblock.training.cpu_memory import malloc_tuning_state, proc_status_mb, reset_peak_rss, tune_malloc_for_training
+    from codeblock.training.sparse_loss import sparse_causal_lm_loss
+
+    if args.malloc == "tuned":
+        tune_malloc_for_training()  # what `codeblock train` does on CPU
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    cuda = torch.cuda.is_available() and not args.cpu
+    device = "cuda" if cuda else "cpu"
+    path = resolve_model(args.model)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if cuda else torch.float32).to(device)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0))
+    if args.gc:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    model.train()
+    batch = {k: v.to(device) for k, v in _batch(tok, args.batch, args.seq, args.density, args.arm, args.seed).items()}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    load_peak = proc_status_mb("VmHWM")  # whole process so far: loading included
+    rss_before = proc_status_mb("VmRSS")
+    hwm_reset = reset_peak_rss()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    times, losses = [], []
+    for step in range(args.steps + 1):  # step 0 is warm-up, not timed
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        if args.arm == "cb_sparse":
+            loss = sparse_causal_lm_loss(model, batch)
+        else:
+            loss = model(**batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
+        if step:
+            times.append(time.perf_counter() - t0)
+        losses.append(float(loss))
+    train_peak = proc_status_mb("VmHWM")
+    out = {"arm": args.arm, "gradient_checkpointing": bool(args.gc), "device": device,
+           "step_s": statistics.median(times), "step_times_s": times, "losses": losses,
+           "n_tokens": int(batch["attention_mask"].sum()),
+           "n_supervised": int((batch["labels"][:, 1:] != -100).sum()),
+           "rss_before_train_mb": rss_before,
+           # Without a VmHWM reset (non-Linux) the only peak there is includes loading; say so in the key's value.
+           "peak_rss_kind": "training steps" if hwm_reset else "whole process (VmHWM reset unavailable)",
+           "peak_rss_mb": train_peak,
+           "process_peak_rss_mb": max(load_peak or 0.0, train_peak or 0.0), "malloc": malloc_tuning_state()}
+    if rss_before is not None and train_peak is not None:
+        out["train_peak_over_model_mb"] = train_peak - rss_before
+    if cuda:
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def _run_arm(arm: str, gc: bool, passthrough: list[str]) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--arm", arm, "--gc", str(int(gc)), *passthrough]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(f"bench_training: arm {arm} (gradient_checkpointing={gc}) failed, exit {proc.returncode}")
+    return json.loads(line[len("RESULT "):])
+
+
+def _ratio(base: float | None, value: float | None) -> str:
+    return f"{1 - value / base:+.1%}" if base and value is not None else "n/a"
+
+
+def _print_table(title: str, results: dict, mem_key: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    base = results["full"]
+    table = Table(title=title)
+    for col in ("arm", "supervised/tokens", "step s", "speed-up", f"{mem_key}", "lower",
+                "train peak over model MB", "lower", "process peak MB"):
+        table.add_column(col, justify="right")
+    for arm, r in results.items():
+        first = arm == "full"
+        table.add_row(arm, f"{r['n_supervised']}/{r['n_tokens']}", f"{r['step_s']:.2f}",
+                      f"{base['step_s'] / r['step_s']:.2f}x", f"{r[mem_key]:.0f}",
+                      "-" if first else _ratio(base[mem_key], r[mem_key]),
+                      f"{r.get('train_peak_over_model_mb', float('nan')):.0f}",
+                      "-" if first else _ratio(base.get("train_peak_over_model_mb"), r.get("train_peak_over_model_mb")),
+                      f"{r['process_peak_rss_mb']:.0f}")
+    Console(width=150).print(table)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--seq", type=int, default=256)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--density", type=float, default=0.019)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gradient_checkpointing", choices=("off", "on", "both"), default="both",
+                   help="activation checkpointing for every arm: off, on, or both (two tables, one run)")
+    p.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
+                   help="tuned: pin glibc's mmap threshold as `codeblock train` does on CPU (codeblock.training.cpu_memory); "
+                        "default: glibc's dynamic threshold (RSS then grows to ~the same peak for every arm)")
+    p.add_argument("--cpu", action="store_true", help="force CPU even when CUDA is available")
+    p.add_argument("--out", default=None, help="write the results JSON here")
+    p.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)
+    p.add_argument("--gc", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        print("RESULT " + json.dumps(worker(args)), flush=True)
+        return 0
+    passthrough = []  # what the workers need: the shared settings, not --out / --gradient_checkpointing
+    for key in ("model", "batch", "seq", "steps", "density", "threads", "seed", "malloc"):
+        passthrough += [f"--{key}", str(getattr(args, key))]
+    if args.cpu:
+        passthrough.append("--cpu")
+    gcs = {"off": [False], "on": [True], "both": [False, True]}[args.gradient_checkpointing]
+    runs: dict[str, dict] = {}
+    summary: dict[str, dict] = {}
+    for gc in gcs:
+        # Interleave nothing: each arm is its own process, one after the other, same machine state.
+        results = {arm: _run_arm(arm, gc, passthrough) for arm in ARMS}
+        key = "gc_on" if gc else "gc_off"
+        runs[key] = results
+        base, c = results["full"], results["cb_sparse"]
+        mem_key = "peak_cuda_mb" if "peak_cuda_mb" in base else "peak_rss_mb"
+        title = (f"training step: {args.model}, batch {args.batch} x {args.seq}, {args.steps} timed steps, LoRA r=8, "
+                 f"gradient checkpointing {'on' if gc else 'off'}, malloc {args.malloc} (peak over the training steps; "
+                 "speed-up and lower are vs full)")
+        _print_table(title, results, mem_key)
+        summary[key] = {
+            "speedup_sparse_vs_full": base["step_s"] / c["step_s"],
+            "speedup_sparse_vs_cb_dense": results["cb_dense"]["step_s"] / c["step_s"],
+            "peak_mem_reduction_sparse_vs_full": 1 - c[mem_key] / base[mem_key],
+            "memory_measure": mem_key if mem_key == "peak_cuda_mb" else f"{mem_key} ({base['peak_rss_kind']})",
+        }
+        if base.get("train_peak_over_model_mb") and c.get("train_peak_over_model_mb") is not None:
+            summary[key]["train_mem_over_model_reduction_sparse_vs_full"] = (
+                1 - c["train_peak_over_model_mb"] / base["train_peak_over_model_mb"])
+    print(json.dumps(summary, indent=2))
+    if args.out:
+        import torch
+        import transformers
+
+        meta = {"settings": vars(args), "python": platform.python_version(), "torch": torch.__version__,
+                "transformers": transformers.__version__, "machine": platform.machine(), "cpu_count": os.cpu_count()}
+        Path(args.out).write_text(json.dumps({"meta": meta, "results": runs, "summary": summary}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

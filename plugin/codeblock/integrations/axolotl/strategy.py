@@ -1,0 +1,125 @@
+"""Axolotl prompt strategy: ``type: codeblock`` (alias registered by the plugin) or ``type: codeblock.integrations.axolotl.strategy``.
+
+Axolotl calls :func:`load` during ``axolotl preprocess``/``train``. It returns a ``DatasetWrappingStrategy`` that runs
+the whole CodeBlock pipeline over the raw dataset at once (pair selection and the token budget are global, so a
+row-by-row tokenizing strategy could not do it) and returns ``input_ids``/``attention_mask``/``labels`` rows. Axolotl
+caches the result under ``dataset_prepared_path``; the plugin adds every ``codeblock_*`` key to the cache hash.
+
+Loud by construction:
+
+* Axolotl turns a ``ModuleNotFoundError`` raised while importing a strategy into a misleading "unhandled prompt
+  tokenization strategy". This module therefore imports nothing optional at import time, and :func:`load` re-raises
+  missing dependencies as ``RuntimeError`` with the fix.
+* ``load`` refuses to run unless ``codeblock.CodeBlockPlugin`` is registered: without it the ``codeblock_*`` keys would
+  have been dropped silently by Axolotl's validation, and the run would use defaults nobody asked for.
+* A dataset whose supervised fraction is 0 or 1 stops the run.
+
+    datasets:
+      - path: data/train.jsonl
+        type: codeblock
+"""
+
+from __future__ import annotations
+
+import logging
+
+LOG = logging.getLogger("axolotl.integrations.codeblock")
+
+
+class CodeBlockSetupError(RuntimeError):
+    """The Axolotl config cannot run CodeBlock as written; the message says how to fix it."""
+
+
+def plugin_registered() -> bool:
+    from axolotl.integrations.base import PluginManager
+
+    from codeblock.integrations.axolotl.plugin import CodeBlockPlugin
+
+    return any(isinstance(p, CodeBlockPlugin) for p in PluginManager.get_instance().plugins.values())
+
+
+def load(tokenizer, cfg, ds_cfg=None):
+    try:
+        from axolotl.prompt_tokenizers import DatasetWrappingStrategy  # noqa: F401
+
+        from codeblock.prepare import pipeline  # noqa: F401
+    except ModuleNotFoundError as exc:  # would otherwise become "unhandled prompt tokenization strategy"
+        raise CodeBlockSetupError(f"CodeBlock strategy cannot import {exc.name!r}: install it with "
+                                  f"`pip install 'codeblock-sft[axolotl]'` ({exc})") from exc
+    if not plugin_registered():
+        raise CodeBlockSetupError("dataset type 'codeblock' needs the plugin: add `plugins: [codeblock.CodeBlockPlugin]` "
+                                  "to the YAML (otherwise Axolotl silently drops every codeblock_* key)")
+    return _make_strategy(tokenizer, cfg, ds_cfg)
+
+
+def _make_strategy(tokenizer, cfg, ds_cfg):
+    from axolotl.prompt_tokenizers import DatasetWrappingStrategy
+
+    class CodeBlockDatasetStrategy(DatasetWrappingStrategy):
+        def wrap_dataset(self, dataset, process_count=None, keep_in_memory=False, **kwargs):
+            return build_axolotl_dataset(dataset, tokenizer, cfg)
+
+    return CodeBlockDatasetStrategy()
+
+
+def _scorer_for(cfg, config, tokenizer):
+    from codeblock.scoring.scorer import Scorer
+
+    name = config.scoring_model or cfg.get("base_model")
+    if not name:
+        raise CodeBlockSetupError("no scoring model: set codeblock_scoring_model or base_model")
+    return Scorer(name, cache_dir=cfg.get("codeblock_score_cache_dir"), batch_size=config.scoring_batch_size,
+                  progress=True)
+
+
+def build_axolotl_dataset(dataset, tokenizer, cfg):
+    """Raw HF dataset -> tokenized CodeBlock dataset (input_ids, attention_mask, labels)."""
+    from datasets import Dataset
+
+    from codeblock.integrations.axolotl.args import codeblock_config_from_cfg
+
+    config = codeblock_config_from_cfg(cfg)
+    rows = [dict(r) for r in dataset]
+    supervision = config.supervision
+    from codeblock.prepare.pipeline import prepare_dataset
+
+    # Every policy (full included) goes through the one pipeline, so an Axolotl arm supervises exactly what
+    # `codeblock prepare` and the TRL helper would (same pair selection, rendering, EOS policy).
+    reference = None
+    if config.reference_model and (supervision == "excess_tokens" or config.utility_mode.startswith("excess")):
+        from codeblock.scoring.scorer import Scorer
+
+        reference = Scorer(config.reference_model, cache_dir=cfg.get("codeblock_score_cache_dir"),
+                           batch_size=config.scoring_batch_size, progress=True)
+    prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=_scorer_for(cfg, config, tokenizer), config=config,
+                               reference_scorer=reference)
+    out = [{k: list(r[k]) for k in ("input_ids", "attention_mask", "labels")} for r in prepared.rows]
+    stats = prepared.stats
+    check_supervised_fraction(out, where=f"CodeBlock ({supervision}) preprocessing")
+    sup, tot = supervised_counts(out)
+    LOG.info("CodeBlock %s labels: %d rows (of %d raw), %d/%d tokens supervised (%.4f); dropped: %s", supervision,
+             len(out), len(rows), sup, tot, sup / max(tot, 1), stats.get("n_dropped"))
+    return Dataset.from_list(out)
+
+
+def supervised_counts(rows) -> tuple[int, int]:
+    sup = tot = 0
+    for r in rows:
+        labels = r["labels"]
+        am = r.get("attention_mask") if hasattr(r, "get") else None
+        sup += sum(1 for v in labels if v != -100)
+        tot += sum(am) if am is not None else len(labels)
+    return sup, tot
+
+
+def check_supervised_fraction(rows, *, where: str) -> float:
+    """Raise unless 0 < supervised fraction < 1 (1.0 means the masks were lost: that is plain full-token SFT)."""
+    sup, tot = supervised_counts(rows)
+    if tot == 0 or sup == 0:
+        raise CodeBlockSetupError(f"{where}: no supervised tokens in {len(rows)} rows; nothing to train on "
+                                  "(check the data and codeblock_budget_ratio)")
+    frac = sup / tot
+    if frac >= 1.0:
+        raise CodeBlockSetupError(f"{where}: every token is supervised (fraction 1.0): the CodeBlock labels were lost "
+                                  "and this would silently be full-token SFT; point the dataset at CodeBlock output")
+    return frac
