@@ -26,45 +26,13 @@ from typing import Any, Iterable, Sequence
 
 # EvalPlus 0.3.1 wording, shared with the benchmark definitions so chat-style scores match the leaderboard setup.
 from codeblock_eval.benchmarks.base import INSTRUCTION_PREFIX, RESPONSE_PREFIX
-from codeblock_eval.generation.samples_io import SamplesWriter, check_settings, counts_by_task, read_samples, settings_hash
+from codeblock_eval.generation.samples_io import SamplesWriter, check_settings, counts_by_task, read_samples
+from codeblock_eval.generation.settings import GenerationError, GenerationSettings, resolve_model_path  # noqa: F401
 
 # A closing fence at the start of a line ends the answer's code block.
 CHAT_STOP_SEQUENCES = ("\n```",)
 _SPLIT_MARKER = "<|codeblock-prefill-split|>"
 _FENCE_LANG = {"py": "python", "js": "javascript", "rs": "rust", "ts": "typescript", "sh": "bash"}
-
-
-class GenerationError(ValueError):
-    """Generation cannot start (bad model/tokenizer combination, missing chat template, ...)."""
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Everything that changes what a sample *is* (hashed into every row; a resume must match it)."""
-
-    model: str
-    adapter: str | None = None
-    prompt_style: str = "base"
-    max_new_tokens: int = 512
-    temperature: float = 0.0
-    top_p: float = 1.0
-    n_samples: int = 1
-    seed: int = 0
-    backend: str = "hf"
-    dtype: str = "auto"
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def hash(self) -> str:
-        # n_samples is left out: asking for more samples later extends a file instead of invalidating it.
-        data = self.to_dict()
-        data.pop("n_samples")
-        return settings_hash(data)
 
 
 @dataclass
@@ -332,13 +300,6 @@ class HFGenerator:
                 reason = "stop"
             results.append((text, len(new), reason))
         return results
-
-
-def resolve_model_path(name_or_path: str) -> str:
-    """Embedded model names (``qwen2.5-coder-0.5b-instruct``) map to their cached folder; paths/ids pass through."""
-    from codeblock.models import resolve_model
-
-    return resolve_model(name_or_path)
 
 
 def make_generator(settings: GenerationSettings, *, threads: int | None = None, dynamic_slots: int = 0):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from codeblock_eval.generation import GenerationError, GenerationSettings, resolve_model_path
+from codeblock_eval.generation.settings import GenerationError, GenerationSettings, resolve_model_path
 
 
 class VLLMGenerator:

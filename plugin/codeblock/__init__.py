@@ -5,7 +5,7 @@ Python + tree-sitter and imports no torch/transformers; model-dependent parts li
 behind small interfaces and are imported lazily.
 """
 
-__version__ = "0.1.0"
+from codeblock._version import __version__
 
 __all__ = ["__version__", "CodeBlockPlugin", "CodeBlockCollator"]
 

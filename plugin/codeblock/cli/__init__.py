@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0
     if argv[0] == "--version":
-        from codeblock import __version__
+        from codeblock._version import __version__
 
         print(f"codeblock {__version__}")
         return 0

@@ -111,7 +111,7 @@ def main(argv=None) -> int:
 
     from codeblock.cli.prepare import library_versions
     from codeblock.config import CodeBlockConfig
-    from codeblock.integrations.axolotl.strategy import supervised_counts
+    from codeblock.training.supervised import supervised_counts
     from codeblock.models import resolve_model
     from codeblock.training.cpu_memory import malloc_tuning_state, reset_peak_rss, tune_malloc_for_training
     from codeblock.training.trl_sft import CodeBlockSFTTrainer

@@ -310,7 +310,7 @@ def _build(spec: EmbeddedModel, final: Path) -> None:
 
 
 def _codeblock_version() -> str:
-    from codeblock import __version__
+    from codeblock._version import __version__
 
     return __version__
 

@@ -453,28 +453,3 @@ def _block_conflicts(items: list[dict]) -> None:
         b["conflicts"] = [it["id"] for it in inner]
         for it in inner:
             it.setdefault("conflicts", []).append(b["id"])
-
-
-DEMO_SAMPLE = "data/demo_sample.jsonl"
-
-
-def run_demo(out_dir, *, model: str = "smollm2-135m-instruct", budget_ratio: float = 0.10, progress: bool = True) -> dict:
-    """prepare + inspect on the bundled sample (13 Python/JS pairs) with SmolLM2; prints a rich summary table.
-
-    The demo keeps every pair (``pair_selector=none``) and uses a 10% budget: at the paper's 1.9% a dozen short
-    examples would leave only a handful of supervised tokens to look at. Returns the stats dict.
-    """
-    from importlib.resources import files
-    from pathlib import Path
-
-    from codeblock.cli.prepare import print_summary, run_prepare
-    from codeblock.prepare.inspect_html import build_html
-
-    out = Path(out_dir)
-    data = Path(str(files("codeblock").joinpath(DEMO_SAMPLE)))
-    config = CodeBlockConfig(pair_selector="none", budget_ratio=budget_ratio)
-    stats = run_prepare(data, model, out, config, score_cache="none", progress=progress)
-    (out / "inspect.html").write_text(build_html(out, n=20), encoding="utf-8")
-    print_summary(stats, out)
-    print(f"inspect: {out / 'inspect.html'}")
-    return stats

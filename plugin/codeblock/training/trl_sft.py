@@ -71,7 +71,7 @@ def build_sft_dataset(rows, *, tokenizer, scorer=None, config=None, supervision:
     from datasets import Dataset
 
     from codeblock.config import CHOICES, CodeBlockConfig
-    from codeblock.integrations.axolotl.strategy import check_supervised_fraction
+    from codeblock.training.supervised import check_supervised_fraction
     from codeblock.prepare.pipeline import prepare_dataset
     from codeblock.selection.policies import needs_scores
 

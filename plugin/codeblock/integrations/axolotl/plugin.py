@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import sys
 from pathlib import Path
 
 from axolotl.integrations.base import BasePlugin
 
 from codeblock.integrations.axolotl.args import PREFIX, config_keys
-from codeblock.integrations.axolotl.strategy import CodeBlockSetupError, LOG, check_supervised_fraction
+from codeblock.training.supervised import CodeBlockSetupError, check_supervised_fraction
 
+LOG = logging.getLogger("axolotl.integrations.codeblock")  # the strategy module logs to the same logger
 CODEBLOCK_TYPES = ("codeblock", "codeblock.integrations.axolotl.strategy")
 PREPARED_MARKER = "stats.json"  # written next to the dataset by `codeblock prepare`
 
@@ -73,6 +75,8 @@ def codeblock_datasets(cfg) -> list:
 
 class CodeBlockPlugin(BasePlugin):
     """See the module docstring. Hooks return None (decline) whenever CodeBlock is not in use."""
+
+    is_codeblock_plugin = True  # how the prompt strategy recognises a registered plugin without importing this module
 
     def get_input_args(self) -> str:
         return "codeblock.integrations.axolotl.args.CodeBlockArgs"

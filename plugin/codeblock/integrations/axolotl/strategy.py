@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import logging
 
+from codeblock.training.supervised import CodeBlockSetupError, check_supervised_fraction, supervised_counts
+
 LOG = logging.getLogger("axolotl.integrations.codeblock")
 
 
-class CodeBlockSetupError(RuntimeError):
-    """The Axolotl config cannot run CodeBlock as written; the message says how to fix it."""
-
-
 def plugin_registered() -> bool:
+    """Whether Axolotl's PluginManager holds a CodeBlockPlugin (recognised by its ``is_codeblock_plugin`` marker:
+    the plugin module imports this one, so importing the class here would close an import cycle)."""
     from axolotl.integrations.base import PluginManager
 
-    from codeblock.integrations.axolotl.plugin import CodeBlockPlugin
-
-    return any(isinstance(p, CodeBlockPlugin) for p in PluginManager.get_instance().plugins.values())
+    plugins = PluginManager.get_instance().plugins.values()
+    return any(getattr(p, "is_codeblock_plugin", False) is True for p in plugins)
 
 
 def load(tokenizer, cfg, ds_cfg=None):
@@ -100,26 +99,3 @@ def build_axolotl_dataset(dataset, tokenizer, cfg):
     LOG.info("CodeBlock %s labels: %d rows (of %d raw), %d/%d tokens supervised (%.4f); dropped: %s", supervision,
              len(out), len(rows), sup, tot, sup / max(tot, 1), stats.get("n_dropped"))
     return Dataset.from_list(out)
-
-
-def supervised_counts(rows) -> tuple[int, int]:
-    sup = tot = 0
-    for r in rows:
-        labels = r["labels"]
-        am = r.get("attention_mask") if hasattr(r, "get") else None
-        sup += sum(1 for v in labels if v != -100)
-        tot += sum(am) if am is not None else len(labels)
-    return sup, tot
-
-
-def check_supervised_fraction(rows, *, where: str) -> float:
-    """Raise unless 0 < supervised fraction < 1 (1.0 means the masks were lost: that is plain full-token SFT)."""
-    sup, tot = supervised_counts(rows)
-    if tot == 0 or sup == 0:
-        raise CodeBlockSetupError(f"{where}: no supervised tokens in {len(rows)} rows; nothing to train on "
-                                  "(check the data and codeblock_budget_ratio)")
-    frac = sup / tot
-    if frac >= 1.0:
-        raise CodeBlockSetupError(f"{where}: every token is supervised (fraction 1.0): the CodeBlock labels were lost "
-                                  "and this would silently be full-token SFT; point the dataset at CodeBlock output")
-    return frac
