@@ -8,19 +8,27 @@ import sys
 import pytest
 
 PURE_MODULES = [
-    "codeblock", "codeblock.cli", "codeblock.structure.datatypes", "codeblock.structure.languages", "codeblock.structure.segment",
-    "codeblock.structure.python.items", "codeblock.structure.python.defuse", "codeblock.structure.dataflow", "codeblock.structure.analysis",
-    "codeblock.cli.analyze", "codeblock.structure.clike.items", "codeblock.selection.policies", "codeblock.prepare.report",
-    "codeblock.training.cpu_memory",
+    "codeblock", "codeblock.cli", "codeblock.cli.analyze", "codeblock.cli.demo",
+    # structure
+    "codeblock.structure.datatypes", "codeblock.structure.languages", "codeblock.structure.segment",
+    "codeblock.structure.dataflow", "codeblock.structure.analysis", "codeblock.structure.python.items",
+    "codeblock.structure.python.facts", "codeblock.structure.python.defuse", "codeblock.structure.clike.items",
+    "codeblock.structure.clike.walk", "codeblock.structure.clike.handlers",
+    # later stages and foundations
+    "codeblock.selection.policies", "codeblock.prepare.report", "codeblock.training.cpu_memory",
+    "codeblock.training.supervised", "codeblock.integrations.axolotl.strategy", "codeblock.models",
+    "codeblock.models.registry", "codeblock.models.resolve", "codeblock.models.load",
 ]
 OPTIONAL_PURE = [
     # Pure modules owned by other stages: checked when present.
     "codeblock.scoring.gce", "codeblock.labels.token_spans", "codeblock.selection.budget", "codeblock.selection.nl_tokens",
     "codeblock.selection.pairs", "codeblock.hygiene.decontaminate", "codeblock.hygiene.secrets_scan",
     "codeblock.hygiene.dedup", "codeblock.hygiene.splits", "codeblock.hygiene.manifest",
-    "codeblock_eval.execution.sandbox", "codeblock_eval.execution.evaluate", "codeblock_eval.execution.passk", "codeblock_eval.benchmarks.registry",
-    "codeblock_eval.generation.sanitize", "codeblock_eval.report.compare", "codeblock_eval.generation.samples_io", "codeblock_eval.report.results",
-    "codeblock_eval.cli", "codeblock_eval.generation",
+    "codeblock_eval.execution.sandbox", "codeblock_eval.execution.evaluate", "codeblock_eval.execution.passk",
+    "codeblock_eval.benchmarks.registry", "codeblock_eval.generation.sanitize", "codeblock_eval.report.compare",
+    "codeblock_eval.generation.samples_io", "codeblock_eval.report.results", "codeblock_eval.cli",
+    "codeblock_eval.arguments", "codeblock_eval.generation", "codeblock_eval.generation.prompts",
+    "codeblock_eval.generation.hf_backend",
 ]
 
 

@@ -25,6 +25,19 @@ def test_every_package_directory_is_listed():
     assert found <= listed, f"add to pyproject [tool.setuptools] packages: {sorted(found - listed)}"
 
 
+def test_perf_scripts_are_not_packaged():
+    """eval/perf/ holds scripts run as files (bench_*.py): no __init__.py, so setuptools never ships them."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert not (ROOT / "eval" / "perf" / "__init__.py").exists()
+    assert not any(p.startswith("codeblock_eval.perf") for p in config["tool"]["setuptools"]["packages"])
+    assert sorted(p.name for p in (ROOT / "eval" / "perf").glob("bench_*.py"))
+
+
+def test_python_m_codeblock_eval_cli_runs():  # how the experiment runner calls the harness
+    result = subprocess.run([sys.executable, "-m", "codeblock_eval.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "codeblock-eval" in result.stdout, result.stderr
+
+
 @pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
 def test_subcommand_builds_its_parser(name):
     parser, module = build_parser(name)
