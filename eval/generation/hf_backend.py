@@ -100,7 +100,7 @@ class HFGenerator:
         self.eos_ids = self._eos_ids()
         from codeblock_eval.generation.dynamic import supports_dynamic
 
-        # Refilling slots (see generation_dynamic) for greedy decoding; other cases use model.generate.
+        # Refilling slots (see generation/dynamic.py) for greedy decoding; other cases use model.generate.
         self.dynamic_slots = dynamic_slots if settings.greedy and supports_dynamic(self.model) else 0
 
     def _eos_ids(self) -> list[int]:

@@ -89,7 +89,7 @@ def run_stats(config, *, n_input: int, n_valid: int, n_pair_selected: int, n_kep
               totals: Counter, eos_logps: list[float], t_kept: int, t_pool: int, budget: int | None,
               b_code: int | None, code_used: int, seed_overshoot: int, item_stats: dict, pair_info: dict,
               template: str, skip_samples, timings: dict) -> dict:
-    """stats.json's counting part (``prepare_cmd`` adds input hash, config and versions)."""
+    """stats.json's counting part (``codeblock.cli.prepare`` adds input hash, config and versions)."""
     resp = totals["response_tokens"]
     nl_used = totals["nl_tokens"]
     return {

@@ -1,6 +1,6 @@
 """Statement-level data-flow graph, reach and bridge (method.md §2(e)).
 
-Language modules (``defuse_python``; ``clike_defuse`` and ``clike_handlers`` for the C-like languages) turn items into :class:`FlowItem`
+Language modules (``python/defuse``; ``clike/defuse`` and ``clike/handlers`` for the C-like languages) turn items into :class:`FlowItem`
 records: where each item sits, what it defines and uses (already resolved to a scope), which
 loops enclose it, and which functions it returns from or calls. This module is language
 agnostic: it builds the edges (flow-sensitive inside a scope, flow-insensitive across

@@ -1,4 +1,4 @@
-"""Refilling-slot greedy decoding (generation_dynamic): same tokens as one-by-one `generate`, rows leave early, the
+"""Refilling-slot greedy decoding (generation/dynamic.py): same tokens as one-by-one `generate`, rows leave early, the
 next prompt takes a freed slot, and the harness falls back to `generate` where it does not apply."""
 
 from __future__ import annotations
