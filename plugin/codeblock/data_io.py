@@ -65,11 +65,14 @@ class SkipLog:
 def sha256_of_path(path: str | Path) -> str:
     """sha256 of a file, or of a folder's files (relative names + bytes, sorted), streaming."""
     path = Path(path)
+    if path.is_file():
+        from codeblock.hygiene.manifest import sha256_file  # the one file hash (manifests, experiment data)
+
+        return sha256_file(path)
     h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = sorted(p for p in path.rglob("*") if p.is_file())
     for f in files:
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode() + b"\0")
+        h.update(str(f.relative_to(path)).encode() + b"\0")
         with open(f, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)

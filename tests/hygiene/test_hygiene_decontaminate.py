@@ -210,3 +210,22 @@ def test_report_only_keeps_every_row(tmp_path, data_dir, index_cache, bench_inde
                  "--data_dir", str(data_dir), "--cache_dir", str(index_cache)]) == 0
     assert len(read_jsonl(out / "data.jsonl")) == 2
     assert [(r["row"], r["task_id"]) for r in read_jsonl(out / "report.jsonl")] == [(0, "HumanEval/7")]
+
+
+def test_min_fraction_default_decides_partial_copies(bench_index, data_dir):
+    """A long row (unrelated code around it) holding 80% of a benchmark solution is flagged by the n-gram rule at the
+    default min_fraction (0.6 of the shorter field's n-grams); 40% is not. Raising or lowering the default makes
+    this test fail."""
+    # the solution field alone (the prompt is indexed as a field of its own)
+    tasks = sorted(read_gz(data_dir / "humaneval/HumanEval.jsonl.gz"), key=lambda r: -len(r["canonical_solution"]))
+    source = tasks[0]["canonical_solution"]
+    only_ngrams = DecontamConfig(functions=False, short_prompts=False, long_hits=10**6)
+    assert DecontamConfig().min_fraction == only_ngrams.min_fraction
+    lines = source.splitlines(keepends=True)
+
+    def flagged(share: float) -> bool:
+        padding = "\n".join(UNRELATED[:3]) * 4  # longer than the benchmark field: coverage counts against it
+        row = _row(padding + "\n" + "".join(lines[: round(share * len(lines))]) + "\n" + padding)
+        return tasks[0]["task_id"] in {m["task_id"] for m in Matcher(bench_index, only_ngrams).scan_row(row, ["response"])}
+
+    assert flagged(0.8) and not flagged(0.4)

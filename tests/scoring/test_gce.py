@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from codeblock.scoring.gce import aggregate, average_ranks, gce_from_logp, item_utility, percentile_ranks, token_scores
+from codeblock.scoring.gce import aggregate, gce_from_logp, token_scores
+from codeblock.selection.budget import percentile_ranks
 
 
 def g(p, q):
@@ -61,7 +62,7 @@ def test_excess_gce_with_identical_reference_is_zero():
     rng = np.random.default_rng(0)
     logp = np.log(rng.uniform(0.01, 1.0, size=12))
     for mode in ("excess_gce", "excess_ce"):
-        assert item_utility(logp, [1, 3, 5, 7], mode=mode, logp_ref=logp.copy()) == 0.0
+        assert aggregate(token_scores(logp, mode, logp_ref=logp.copy())[[1, 3, 5, 7]]) == 0.0
     with pytest.raises(ValueError, match="reference"):
         token_scores(logp, "excess_gce")
 
@@ -74,12 +75,12 @@ def test_excess_sign_is_model_minus_reference():
 def test_utility_is_mean_over_core_only():
     logp = np.log(np.array([np.nan, 0.5, 0.9, 0.1, 0.3]))
     core = [1, 2]
-    u = item_utility(logp, core)
+    u = aggregate(token_scores(logp)[core])
     assert u == pytest.approx((g(0.5, 0.7) + g(0.9, 0.7)) / 2)
     changed = logp.copy()
     changed[3] = math.log(0.999)  # a non-core token of the item
-    assert item_utility(changed, core) == u
-    assert math.isnan(item_utility(logp, []))  # empty core: not selectable
+    assert aggregate(token_scores(changed)[core]) == u
+    assert math.isnan(aggregate([]))  # empty core: not selectable
 
 
 def test_aggregations():
@@ -94,17 +95,19 @@ def test_aggregations():
         token_scores(np.log(v), "focal")
 
 
-def test_core_position_zero_is_an_error():
-    with pytest.raises(ValueError, match="non-finite"):
-        item_utility(np.array([np.nan, -1.0]), [0, 1])
+def test_aggregation_sums_left_to_right():
+    """u_i must not depend on numpy's blocked summation: sequential float64 sums, as prepare has always run them."""
+    v = [0.1] * 7 + [1e16, -1e16] + [0.3] * 9
+    seq = 0.0
+    for x in v:
+        seq += x
+    assert aggregate(v, "sum") == seq and aggregate(v, "mean") == seq / len(v)
 
 
 def test_percentile_oracle_and_ties():
-    assert percentile_ranks([0.10, 0.05, 0.20, 0.25, 0.30]).tolist() == [0.25, 0.0, 0.5, 0.75, 1.0]
-    assert percentile_ranks([0.7]).tolist() == [1.0]
+    assert percentile_ranks([0.10, 0.05, 0.20, 0.25, 0.30]) == [0.25, 0.0, 0.5, 0.75, 1.0]
+    assert percentile_ranks([0.7]) == [1.0]
     # ties share their average rank; values equal after rounding to 9 decimals tie
-    assert percentile_ranks([0.1, 0.2, 0.2, 0.3]).tolist() == [0.0, 0.5, 0.5, 1.0]
-    assert percentile_ranks([0.2, 0.2 + 1e-12, 0.1]).tolist() == [0.75, 0.75, 0.0]
-    out = percentile_ranks([0.3, float("nan"), 0.1])
-    assert out[0] == 1.0 and math.isnan(out[1]) and out[2] == 0.0
-    assert average_ranks([3, 1, 3, 2]).tolist() == [3.5, 1.0, 3.5, 2.0]
+    assert percentile_ranks([0.1, 0.2, 0.2, 0.3]) == [0.0, 0.5, 0.5, 1.0]
+    assert percentile_ranks([0.2, 0.2 + 1e-12, 0.1]) == [0.75, 0.75, 0.0]
+    assert percentile_ranks([3, 1, 3, 2]) == [5 / 6, 0.0, 5 / 6, 1 / 3]

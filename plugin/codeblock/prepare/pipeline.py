@@ -36,6 +36,7 @@ from codeblock.labels.build import build_labels
 from codeblock.labels.render import Renderer, RenderSkip
 from codeblock.labels.token_spans import TokenIndex
 from codeblock.prepare.report import r9, run_stats, selection_record, structure_summary
+from codeblock.scoring.gce import aggregate, token_scores
 from codeblock.selection.budget import (
     Candidate,
     CodeSelection,
@@ -90,28 +91,6 @@ class _Timer:
             yield
         finally:
             self.times[name] = round(self.times.get(name, 0.0) + time.perf_counter() - t0, 4)
-
-
-def token_scores(logp: np.ndarray, q: float) -> np.ndarray:
-    """g_t from log-probabilities: GCE (1 - p^q)/q, or CE -log p when q == 0 (float64; nan stays nan)."""
-    from codeblock.scoring.gce import gce_from_logp
-
-    return np.asarray(gce_from_logp(logp, q), dtype=np.float64)
-
-
-def aggregate(values: list[float], how: str) -> float:
-    if not values:
-        return math.nan
-    if how == "mean":
-        return float(sum(values) / len(values))
-    if how == "sum":
-        return float(sum(values))
-    if how == "max":
-        return float(max(values))
-    if how == "topk_mean":
-        top = sorted(values, reverse=True)[:3]
-        return float(sum(top) / len(top))
-    raise ValueError(f"unknown utility_agg {how!r}")
 
 
 def _structure_config(config: CodeBlockConfig):
@@ -375,13 +354,10 @@ def _score(works: list[_Work], config: CodeBlockConfig, scorer, reference_scorer
             raise ValueError(f"utility_mode={config.utility_mode}/supervision={config.supervision} needs reference_scorer "
                              "(the fine-tuned reference model)")
         ref_logps = reference_scorer.token_logprobs([w.rendered.input_ids for w in works])
-    q = config.effective_q
     for k, w in enumerate(works):
         w.logp = np.asarray(logps[k], dtype=np.float32)
-        g = token_scores(w.logp, q)
-        if config.utility_mode.startswith("excess"):
-            g = g - token_scores(np.asarray(ref_logps[k], dtype=np.float32), q)
-        w.scores = g
+        ref = np.asarray(ref_logps[k], dtype=np.float32) if config.utility_mode.startswith("excess") else None
+        w.scores = token_scores(w.logp, config.utility_mode, config.gce_q, ref)
         if config.supervision == "excess_tokens":
             w.excess = excess_ce(w.logp, np.asarray(ref_logps[k], dtype=np.float32))
 
@@ -427,7 +403,7 @@ def _build_items(works: list[_Work], config: CodeBlockConfig) -> dict:
                 if reason:
                     rec["selectable"], rec["reason"] = False, reason
                 else:
-                    rec["u"] = aggregate(g, config.utility_agg)
+                    rec["u"] = aggregate(g, config.utility_agg)  # u_i (method.md §2(d)), scoring.gce
             reasons[rec["reason"] or "selectable"] += 1
             by_lang[item.language] += 1
             items.append(rec)
@@ -441,6 +417,8 @@ def _build_items(works: list[_Work], config: CodeBlockConfig) -> dict:
         "by_language": dict(sorted(by_lang.items())),
         "n_units": n_units,
         "n_opaque_units": n_opaque,
+        # units over dataflow.MAX_GRAPH_NODES items: reach and bridge skipped (R = B = 0), warned when analysed
+        "n_units_graph_skipped": sum(1 for w in works for u in w.analysis.units if u.graph_skipped),
         "mean_unit_error_fraction": round(err_bytes / n_units, 6) if n_units else 0.0,
     }
 

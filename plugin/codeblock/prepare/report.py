@@ -81,6 +81,7 @@ def structure_summary(works) -> dict:
         "by_language": dict(sorted(by_lang.items())),
         "n_units": n_units,
         "n_opaque_units": n_opaque,
+        "n_units_graph_skipped": sum(1 for w in works for u in w.analysis.units if u.graph_skipped),
         "mean_unit_error_fraction": round(err / n_units, 6) if n_units else 0.0,
     }
 

@@ -11,12 +11,16 @@ counts, truncation) are applied later by ``prepare``.
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import asdict, dataclass, field, replace
 
+from codeblock.structure import dataflow
 from codeblock.structure.dataflow import build_edges, graph_metrics
 from codeblock.structure.datatypes import Analysis, CodeUnit, Segment
 from codeblock.structure.languages import OPAQUE_ERROR_FRACTION, SUPPORTED_LANGUAGES, parse_code, require_language
 from codeblock.structure.segment import segment_response
+
+logger = logging.getLogger(__name__)
 
 # Language -> module with `analyze_unit(parsed, *, unit_id, offset, first_item_id, granularity, exclude_main_body)`.
 ITEM_MODULES = {"python": "codeblock.structure.python.items"}
@@ -80,6 +84,10 @@ def analyze_unit_text(text: str, start: int, end: int, language: str | None, *, 
     unit.items = items
     unit.edges = build_edges(flows, return_edges=config.return_edges)
     reach, bridge = graph_metrics([flow.index for flow in flows], unit.edges, bridge_mode=config.bridge_mode)
+    if len(flows) > dataflow.MAX_GRAPH_NODES:
+        unit.graph_skipped = True
+        logger.warning("code unit at chars %d-%d has %d items (> %d): reach and bridge skipped (R = B = 0)",
+                       start, end, len(flows), dataflow.MAX_GRAPH_NODES)
     unit.reach = {item.id: reach.get(item.id, 0.0) for item in items}
     unit.bridge = {item.id: bridge.get(item.id, 0.0) for item in items}
     return unit

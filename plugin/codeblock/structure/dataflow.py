@@ -170,7 +170,7 @@ def graph_metrics(
     node_ids: list[int], edges: list[tuple[int, int]], *, bridge_mode: str = "betweenness"
 ) -> tuple[dict[int, float], dict[int, float]]:
     """Reach and bridge for one unit's graph. Oversized graphs get zeros (and the caller logs it)."""
-    if len(node_ids) > MAX_GRAPH_NODES:
+    if len(node_ids) > MAX_GRAPH_NODES:  # analysis.analyze_unit_text marks the unit and warns
         zeros = {node: 0.0 for node in node_ids}
         return dict(zeros), dict(zeros)
     graph = nx.DiGraph()

@@ -85,6 +85,7 @@ class CodeUnit:
     edges: list[tuple[int, int]] = field(default_factory=list)  # global item ids, src -> dst
     reach: dict[int, float] = field(default_factory=dict)  # global item id -> R in [0, 1]
     bridge: dict[int, float] = field(default_factory=dict)  # global item id -> B in [0, 1]
+    graph_skipped: bool = False  # more than dataflow.MAX_GRAPH_NODES items: R = B = 0 (warned, counted in stats)
 
 
 @dataclass(frozen=True)
