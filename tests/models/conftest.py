@@ -36,7 +36,9 @@ def make_wheel(folder: Path, dist: str, version: str, member: str, payload: byte
     files = {
         f"{stem}/__init__.py": f"open({str(marker)!r}, 'w').write('imported')\n".encode(),
         member: payload,
-        f"{stem}_evil.pth": f"import os; open({str(marker)!r}, 'w').write('pth ran')\n".encode(),
+        # A .pth file runs at every interpreter start once installed; it only writes when the test's folder exists.
+        f"{stem}_evil.pth": (f"import os; os.path.isdir({str(marker.parent)!r}) and "
+                             f"open({str(marker)!r}, 'w').write('pth ran')\n").encode(),
         f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n".encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: codeblock-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
