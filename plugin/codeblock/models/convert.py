@@ -3,12 +3,19 @@ loader. torch/transformers are imported only when a conversion runs."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import time
 from pathlib import Path
 
-from codeblock.models.fetch import _installed_version
 from codeblock.models.registry import PROVENANCE_FILE, EmbeddedModel, ModelResolutionError
+
+
+def _installed_version(dist_name: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _convert(spec: EmbeddedModel, gguf_dir: Path, out_dir: Path, meta: dict) -> None:

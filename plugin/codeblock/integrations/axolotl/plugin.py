@@ -14,7 +14,8 @@ What each hook does (and why it is loud):
 * ``register`` (raw, unvalidated cfg): rejects unknown ``codeblock_*`` keys (Axolotl would drop them silently),
   requires at least one CodeBlock dataset, aliases ``type: codeblock`` to :mod:`codeblock.integrations.axolotl.strategy`, adds every
   ``codeblock_*`` key to Axolotl's prepared-dataset hash (so changing a knob never reuses stale labels), resolves
-  embedded model names (``qwen2.5-coder-0.5b-instruct``) to their local folders and, on a CPU-only machine, pins
+  embedded model names (``qwen2.5-coder-0.5b-instruct``) to their already-built local folders (it never downloads:
+  build them first with ``python -m codeblock.models NAME``) and, on a CPU-only machine, pins
   glibc's mmap threshold (:mod:`codeblock.training.cpu_memory`).
 * ``get_input_args``: the pydantic mixin :class:`codeblock.integrations.axolotl.args.CodeBlockArgs`.
 * ``get_trainer_cls``: ``AxolotlTrainer`` + :class:`codeblock.training.sparse_loss.CodeBlockLossMixin` (sparse LM-head loss
@@ -116,7 +117,7 @@ class CodeBlockPlugin(BasePlugin):
         for key in ("base_model", "tokenizer_config", "codeblock_scoring_model"):
             value = cfg.get(key)
             if isinstance(value, str) and value in embedded:
-                cfg[key] = resolve_model(value)
+                cfg[key] = resolve_model(value, build=False)  # never download from a hook
                 LOG.info("CodeBlock: %s %r -> %s", key, value, cfg[key])
 
     # ------------------------------------------------------------------ trainer
