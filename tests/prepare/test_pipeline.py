@@ -150,3 +150,18 @@ def test_tiny_model_scorer_and_ifd_pair_selection(tiny_model_dir, tiny_tokenizer
     check_mask_invariants(out, tiny_tokenizer)
     # the IFD conditioned pass is reused by the scoring stage: 2 rows per pair, nothing rescored
     assert scorer.n_forward_rows == 2 * len(rows)
+
+
+def test_item_utilities_follow_the_configured_token_score(tiny_tokenizer):
+    """GCE with q = 0.7 is below CE for every p < 1 and bounded by 1/q: the utilities prepare writes must show it
+    (a pipeline that ignored utility_mode would write identical values)."""
+    rows = [GOOD, {"instruction": "Sq.", "response": "def sq(x):\n    y = x * x\n    return y\n"}]
+
+    def utilities(mode):
+        out = prepare_dataset(rows, tokenizer=tiny_tokenizer, scorer=HashScorer(), config=_cfg(utility_mode=mode),
+                              progress=False)
+        return {(r["index"], it["id"]): it["u"] for r in out.selection for it in r["items"] if it["u"] is not None}
+
+    gce, ce = utilities("gce"), utilities("ce")
+    assert gce and gce.keys() == ce.keys()
+    assert all(gce[k] < ce[k] and gce[k] <= 1 / 0.7 for k in gce)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,3 +132,11 @@ def test_selection_invariants(fx):
     if budget >= sum(len(c.tokens) for c in seeds.values()):
         assert set(sel.selected) == set(seeds)
     assert math.isfinite(sel.used)
+
+
+def test_budget_is_the_floor_and_lambdas_weigh_their_own_signal():
+    # the GPTeacher run in the README: rho = 1.9% of 35,285 response tokens = 670.4 -> 670 (a ceil would give 671)
+    assert total_budget(0.019, 35285) == 670
+    # reach and bridge keep their own weights (a swap of lambda_r and lambda_b changes the priority)
+    assert gated_priority(0.9, 1.0, 0.0, 0.5, 0.1, 0.5) == pytest.approx(1.4)
+    assert gated_priority(0.9, 0.0, 1.0, 0.5, 0.1, 0.5) == pytest.approx(1.0)

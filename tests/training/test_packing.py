@@ -23,6 +23,16 @@ def test_pack_rows_keeps_every_label_and_resets_positions():
         pack_rows(rows, max_length=4)
 
 
+def test_first_label_of_every_member_is_forced_to_ignore():
+    """Rows whose first label is a real target (a user's own labels): packing must still ignore it, or the loss
+    would predict one member's first token from the previous member's last one."""
+    rows = [{"input_ids": [7, 8, 9], "labels": [7, 8, 9]}, {"input_ids": [4, 5], "labels": [4, -100]}]
+    [pack] = pack_rows(rows, max_length=8)
+    starts = [i for i, v in enumerate(pack["position_ids"]) if v == 0]
+    assert len(starts) == 2 and all(pack["labels"][s] == -100 for s in starts)
+    assert sorted(v for v in pack["labels"] if v != -100) == [8, 9]  # only the two boundary targets were dropped
+
+
 def test_padding_report():
     rep = padding_report([100, 10, 90, 20, 80, 30], max_length=128, batch_size=2)
     assert rep.n_packs == 3 and rep.padding_unpacked > rep.padding_packed
