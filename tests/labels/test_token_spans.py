@@ -46,3 +46,11 @@ def test_tok_matches_brute_force(text, data):
     b = data.draw(st.integers(a, max(a, len(text) - r)))
     brute = [t for t in idx.response_tokens if any(not text[i].isspace() for i in range(max(offsets[t][0], a + r), min(offsets[t][1], b + r)))]
     assert idx.tok(a, b) == brute
+
+
+def test_a_token_starting_where_the_response_ends_is_not_a_response_token():
+    from codeblock.labels.token_spans import TokenIndex
+
+    text = "Q: hi\nA: x\nEND"
+    idx = TokenIndex(text, [(0, 2), (2, 5), (5, 6), (6, 8), (8, 10), (10, 11), (11, 14)], response_start=6, response_end=10)
+    assert idx.response_tokens == [3, 4]  # "\n" at 10 and "END" follow the response: never supervised
