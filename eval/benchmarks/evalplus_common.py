@@ -36,7 +36,8 @@ from pathlib import Path
 
 from codeblock_eval.benchmarks.base import BASE_STOPS, Benchmark, Problem, Verdict, python_instruction
 from codeblock_eval.benchmarks.data_files import cache_dir, data_file, dataset_info, file_sha256, read_jsonl
-from codeblock_eval.execution.sandbox_runner import decode_text, encode
+from codeblock_eval.execution.plaindata import decode_text, encode
+from codeblock_eval.execution.sandbox_host import temp_prefix
 
 MIN_TIME_LIMIT = 1.0
 GT_TIME_LIMIT_FACTOR = 4.0
@@ -133,7 +134,7 @@ def compare_phase(kind: str, entry_point: str, outputs: list, expected: list, in
     An expected value too large to keep (``None`` with a digest) is compared by digest (exact equality)."""
     import numpy as np
 
-    from codeblock_eval.execution.sandbox_runner import digest
+    from codeblock_eval.execution.plaindata import digest
 
     for i, (out, exp) in enumerate(zip(outputs, expected)):
         if exp is None and exp_digests is not None and exp_digests[i] is not None and entry_point != "find_zero":
@@ -242,7 +243,7 @@ class EvalPlusBenchmark(Benchmark):
         return res.payload_json()["phases"]
 
     def prepare(self, problems, sandbox, *, parallel: int, timeout_scale: float) -> dict:
-        workdir = Path(tempfile.mkdtemp(prefix="cb-inputs-"))
+        workdir = Path(tempfile.mkdtemp(prefix=temp_prefix("cb-inputs")))
         os.chmod(workdir, 0o755)  # the sandbox uid reads the input files
         inputs_paths, record_paths = {}, {}
         for i, p in enumerate(problems):
