@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codeblock_eval.benchmarks.base import BASE_STOPS, Benchmark, Problem, Verdict, python_instruction
+from codeblock_eval.benchmarks.base import BASE_STOPS, Benchmark, Problem, Verdict, payload_verdict, python_instruction
 from codeblock_eval.benchmarks.data_files import data_file, dataset_info, read_jsonl
 from codeblock_eval.benchmarks.humanevalplus import HUMANEVAL_STOPS
 
@@ -24,10 +24,8 @@ def run_script(sandbox, program: str, test: str, time_limit: float) -> Verdict:
         return Verdict("error", {**details, "error": res.error})
     if not res.verified:
         return Verdict("timeout" if res.timed_out else "fail",
-                       {**details, "reason": "no completion proof", "exit_code": res.exit_code,
-                        "stderr": res.stderr[-500:]})
-    payload = res.payload_json()
-    return Verdict(payload["status"], {**details, **{k: v for k, v in payload.items() if k != "status"}})
+                       {**details, "reason": res.reason, "exit_code": res.exit_code, "stderr": res.stderr[-500:]})
+    return payload_verdict(res.payload_json(), details)
 
 
 class HumanEval(Benchmark):

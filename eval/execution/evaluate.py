@@ -85,9 +85,16 @@ def evaluate_samples(benchmark: Benchmark, problems: list[Problem], samples: lis
             return Verdict("excluded", {"reason": excluded[problem.task_id]})
         try:
             program = benchmark.program_for(problem, sample)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             return Verdict("error", {"error": str(exc)})
-        return benchmark.check(problem, program, sandbox, state, timeout_scale=timeout_scale)
+        try:
+            return benchmark.check(problem, program, sandbox, state, timeout_scale=timeout_scale)
+        except Exception as exc:  # noqa: BLE001 - one sample never stops the run; it is reported with the cause
+            import traceback
+
+            tail = traceback.format_exc()[-600:]
+            return Verdict("error", {"error": f"harness could not score this sample: {type(exc).__name__}: "
+                                              f"{str(exc)[:200]}", "traceback": tail})
 
     try:
         from tqdm.auto import tqdm
