@@ -47,9 +47,17 @@ class Verdict:
         return self.status == "pass"
 
 
+TRUST_LEVELS = {
+    "out_of_process": "the verdict is decided outside the candidate's process: only plain data comes back from it",
+    "in_process": "the tests share the candidate's process: a completion proof (nonce) guards the verdict, which "
+                  "deliberate in-process tampering (frame walking, monkeypatching the tests' helpers) can forge",
+}
+
+
 class Benchmark(ABC):
     name: str = ""
     language: str = "python"
+    trust: str = "in_process"  # see TRUST_LEVELS; recorded per benchmark in results.json
 
     @abstractmethod
     def load_problems(self, data_dir: Path | None) -> list[Problem]:

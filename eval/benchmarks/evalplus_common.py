@@ -54,6 +54,7 @@ class EvalPlusBenchmark(Benchmark):
     """HumanEval+ / MBPP(+) scored by differential testing against the canonical solution."""
 
     kind = "humaneval"  # evalplus dataset name: "humaneval" | "mbpp"
+    trust = "out_of_process"
     relpath = ""
     version = ""
     dataset_name = ""

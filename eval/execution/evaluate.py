@@ -19,7 +19,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from codeblock_eval.benchmarks.base import Benchmark, Problem, Verdict
+from codeblock_eval.benchmarks.base import TRUST_LEVELS, Benchmark, Problem, Verdict
 from codeblock_eval.execution.passk import mean_pass_at_k
 from codeblock_eval.execution.sandbox import Limits, Sandbox
 
@@ -126,6 +126,7 @@ def summarize(benchmark: Benchmark, results: list[dict], excluded: dict, notes: 
         if r["status"] != "excluded":
             per_task[r["task_id"]].append(r)
     counts = [(len(rs), sum(r["passed"] for r in rs)) for rs in per_task.values()]
+    trust = getattr(benchmark, "trust", "in_process")
     summary = {
         "benchmark": benchmark.name,
         "pass@1": mean_pass_at_k(counts, 1) if counts else 0.0,
@@ -141,6 +142,8 @@ def summarize(benchmark: Benchmark, results: list[dict], excluded: dict, notes: 
         "notes": notes + ([f"{len(excluded)} tasks excluded because the reference solution fails in this "
                            "environment (see excluded_tasks)"] if excluded else []),
         "sandbox": sandbox.describe(),
+        "trust": trust,
+        "trust_means": TRUST_LEVELS.get(trust, ""),
     }
     for k in (10, 100):
         value = mean_pass_at_k(counts, k)

@@ -190,10 +190,12 @@ class Sandbox:
         return path
 
     def run_python(self, job: dict, *, wall_s: float, workdir: Path | None = None, site_packages: bool = True,
-                   limits: Limits | None = None) -> RunResult:
-        """Run one of the runner's python modes (``script``, ``unittest``, ``calls``, ``record``)."""
+                   limits: Limits | None = None, pass_fds: tuple[int, ...] = ()) -> RunResult:
+        """Run one of the runner's python modes (``script``, ``unittest``, ``calls``, ``record``, ``serve``,
+        ``proxy_check``). ``pass_fds`` are handed to the run (same numbers) and closed here once it started."""
         return self._run(job=dict(job), wall_s=wall_s, workdir=workdir, limits=limits, expect_nonce=True,
-                         site_packages=site_packages, drop_privileges=True, extra_env=None, extra_path=())
+                         site_packages=site_packages, drop_privileges=True, extra_env=None, extra_path=(),
+                         pass_fds=tuple(pass_fds))
 
     def run_command(self, argv: list[str], *, wall_s: float, workdir: Path | None = None, expect_nonce: bool = True,
                     limits: Limits | None = None, drop_privileges: bool = True, extra_env: dict | None = None,
@@ -206,7 +208,7 @@ class Sandbox:
 
     # -- internals ---------------------------------------------------------------------------------------------
     def _run(self, *, job, wall_s, workdir, limits, expect_nonce, site_packages, drop_privileges, extra_env,
-             extra_path) -> RunResult:
+             extra_path, pass_fds=()) -> RunResult:
         limits = limits or self.limits
         own_workdir = workdir is None
         workdir = self.new_workdir() if own_workdir else Path(workdir)
@@ -217,7 +219,7 @@ class Sandbox:
             self.used_uids.add(uid)
         marker = f"CODEBLOCK_SANDBOX_ID={run_id}"
         nonce = secrets.token_hex(16).encode()
-        fds_to_close: list[int] = []
+        fds_to_close: list[int] = list(pass_fds)
         start = time.monotonic()
         try:
             if uid is not None:
@@ -227,6 +229,9 @@ class Sandbox:
             os.close(nonce_w)
             res_r, res_w = os.pipe()
             fds_to_close += [nonce_r, res_r, res_w]
+            for fd in pass_fds:
+                if uid is not None:
+                    os.fchown(fd, uid, uid)
             if uid is not None:  # so the program may also reopen them as /dev/fd/3 and /dev/fd/4 (Java)
                 for fd in (nonce_r, res_w):
                     os.fchown(fd, uid, uid)
@@ -256,9 +261,10 @@ class Sandbox:
                    **(extra_env or {})}
             argv = [sys.executable, "-s", "-P"] + ([] if site_packages else ["-S"]) + [str(RUNNER_PATH), str(job_path)]
             proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, pass_fds=(nonce_r, res_w), start_new_session=True)
-            os.close(nonce_r)
-            os.close(res_w)
+                                    stderr=subprocess.PIPE, pass_fds=(nonce_r, res_w, *pass_fds),
+                                    start_new_session=True)
+            for fd in (nonce_r, res_w, *pass_fds):
+                os.close(fd)
             fds_to_close = [res_r]
             out, err, result, timed_out, error = self._drain(proc, res_r, start + wall_s, workdir, limits, uid,
                                                              marker)

@@ -25,9 +25,10 @@ import os
 import sys
 
 if __package__:  # imported by the harness (tests, tools)
-    from codeblock_eval.execution import isolation, plaindata
+    from codeblock_eval.execution import boundary, isolation, plaindata
 else:  # run as a script by the sandbox: load the siblings before any candidate code
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import boundary  # noqa: E402
     import isolation  # noqa: E402
     import plaindata  # noqa: E402
     del sys.path[0]
@@ -197,7 +198,8 @@ def run_record(job: dict, restore_builtins) -> dict:
     return {"phases": phases}
 
 
-MODES = {"script": run_script, "unittest": run_unittest, "calls": run_calls, "record": run_record}
+MODES = {"script": run_script, "unittest": run_unittest, "calls": run_calls, "record": run_record,
+         "serve": boundary.run_serve, "proxy_check": boundary.run_proxy_check}
 
 
 def _make_serializer():
