@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,11 +70,20 @@ def evaluate_samples(benchmark: Benchmark, problems: list[Problem], samples: lis
             raise ValueError("every sample needs a 'task_id'")
     unknown = sorted({s["task_id"] for s in samples if s["task_id"] not in by_id})
     if unknown:
+        n_rows = sum(s["task_id"] not in by_id for s in samples)
         notes.append(f"skipped {len(unknown)} task ids not in the dataset: {unknown[:5]}")
+        print(f"warning: {benchmark.name}: skipped {n_rows} samples of {len(unknown)} task ids not in this benchmark "
+              f"(e.g. {', '.join(map(str, unknown[:3]))})", file=sys.stderr, flush=True)
+    if not samples:
+        print(f"warning: {benchmark.name}: no samples to evaluate", file=sys.stderr, flush=True)
     indices = _sample_indices(samples)
     rows = [(s, i) for s, i in zip(samples, indices) if s["task_id"] in by_id]
     task_ids = sorted({s["task_id"] for s, _ in rows}, key=order.__getitem__)
     sandbox = sandbox or Sandbox(limits)
+    try:  # the benchmark's own data folder (answer keys) is invisible to every run
+        sandbox.hide(str(Path(benchmark.dataset_info()["path"]).resolve().parent))
+    except Exception:  # noqa: BLE001 - a benchmark without a data file has nothing to hide
+        pass
     used = [by_id[t] for t in task_ids]
     state = benchmark.prepare(used, sandbox, parallel=parallel, timeout_scale=timeout_scale)
     excluded: dict[str, str] = dict(state.get("excluded") or {})

@@ -13,13 +13,15 @@ What one run gets (``Sandbox.run``):
 * no network where the OS allows: a new network namespace (root: ``unshare(CLONE_NEWNET)``; otherwise an
   unprivileged user+network namespace). Whether it was active is recorded in every result (``net_isolated``);
 * when the harness runs as root: a per-run unprivileged uid/gid from a pool locked across processes
-  (``/tmp/codeblock-sandbox-uids``). That makes ``RLIMIT_NPROC`` effective (root ignores it), keeps the program out of
-  every file it does not own (files outside its temp dir survive ``rm -rf``), and lets the harness find every process
-  the run started, even ones that called ``setsid``;
-* a wall-clock deadline and a disk guard (free space on the temp filesystem may not drop by more than
-  ``CODEBLOCK_SANDBOX_DISK_MB``, default 2048, during the run); on expiry, exit or violation the harness SIGKILLs the
-  process group, then sweeps ``/proc`` for anything left with the run's uid or its ``CODEBLOCK_SANDBOX_ID`` marker,
-  and waits for the direct child, so nothing outlives ``run``.
+  (``/tmp/codeblock-sandbox-uids``), so ``RLIMIT_NPROC`` is effective and the program owns no file outside its dir;
+* where the OS allows (probed once, :func:`~codeblock_eval.execution.sandbox_host.isolation_support`): a pid
+  namespace with a fresh ``/proc`` and a mount namespace with private ``/tmp``, ``/dev/shm``, ``/var/tmp`` and an
+  empty tmpfs over :attr:`Sandbox.hidden` (data dir, cache, repository, ``$HOME``); see
+  :mod:`codeblock_eval.execution.isolation`. Missing layers are warnings and ``describe()["warnings"]``;
+* a wall-clock deadline and a disk guard; on expiry, exit or violation the harness SIGKILLs the process group, then
+  sweeps ``/proc`` for anything left with the run's uid or its ``CODEBLOCK_SANDBOX_ID`` marker, and waits for the
+  direct child, so nothing outlives ``run``; ``PR_SET_PDEATHSIG`` and the pid namespace cover a killed harness, and
+  temp folders carry the harness pid so that the next start removes those of a dead one.
 
 Completion protocol (why printing "PASS", ``exit(0)``, ``os._exit(0)`` or ``SystemExit`` raised from ``__del__``
 cannot pass): the parent draws a 128-bit nonce per run and writes it into a pipe (nonce pipe) whose write end it closes
@@ -31,9 +33,11 @@ at once; a second pipe (result pipe) goes the other way. Stdout/stderr are only 
 * Compiled/other languages: the harness appends, after the last test statement of the program's ``main``, code that
   copies the nonce pipe (fd 3) to the result pipe (fd 4). Exiting early, crashing or failing an assert never reaches it.
 
-The parent accepts a run as complete only if the result pipe begins with that nonce **and** the exit status is 0.
-Candidates share the runner's process, so deliberate introspection (``gc``/``ctypes``) could still find the nonce; that
-is the limit of in-process testing and why the docs say "use a container" for hostile code.
+The parent accepts a run as complete only if the result pipe holds that nonce, a newline and exactly one JSON object
+(compiled programs: the nonce alone) **and** the exit status is 0; anything else is rejected with a ``reason``.
+In ``script``/``unittest`` modes candidates share the runner's process, so deliberate introspection (frame walking,
+``gc``) can still find the nonce: benchmarks that need a verdict out of reach use the ``serve``/``proxy_check`` pair
+(:mod:`codeblock_eval.execution.boundary`) or ``calls`` (outputs compared in the harness).
 
 Example::
 
