@@ -13,9 +13,11 @@ first failing input index). Timings are left out of the file so equal inputs giv
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +27,7 @@ from codeblock_eval.execution.passk import mean_pass_at_k
 from codeblock_eval.execution.sandbox import Limits, Sandbox
 
 RESULTS_FILE = "eval_results.jsonl"
+PROGRESS_FILE = ".eval_progress.jsonl"  # verdicts as they arrive, for --resume
 ALLOW_ENV = "CODEBLOCK_ALLOW_CODE_EXECUTION"
 
 
@@ -55,7 +58,10 @@ def _sample_indices(samples: list[dict]) -> list[int]:
 
 def evaluate_samples(benchmark: Benchmark, problems: list[Problem], samples: list[dict], *, out_dir: Path,
                      parallel: int | None = None, timeout_scale: float = 1.0, allow_code_execution: bool | None = None,
-                     sandbox: Sandbox | None = None, limits: Limits | None = None, progress: bool = True) -> dict:
+                     sandbox: Sandbox | None = None, limits: Limits | None = None, progress: bool = True,
+                     resume: bool = False) -> dict:
+    """``resume=True`` reuses the verdicts of an earlier (possibly killed) run in ``out_dir`` for samples whose task,
+    index and text are unchanged (``.eval_progress.jsonl``, appended as verdicts arrive)."""
     require_code_execution(allow_code_execution)
     if timeout_scale <= 0:
         raise ValueError(f"timeout_scale must be > 0, got {timeout_scale}")
@@ -88,7 +94,31 @@ def evaluate_samples(benchmark: Benchmark, problems: list[Problem], samples: lis
     state = benchmark.prepare(used, sandbox, parallel=parallel, timeout_scale=timeout_scale)
     excluded: dict[str, str] = dict(state.get("excluded") or {})
 
+    progress_path = out_dir / PROGRESS_FILE
+    done = _load_progress(progress_path) if resume else {}
+    if not resume:
+        progress_path.unlink(missing_ok=True)
+    n_resumed = 0
+    lock = threading.Lock()
+    progress_file = open(progress_path, "a", encoding="utf-8")
+
     def run_one(item) -> Verdict:
+        nonlocal n_resumed
+        key = _sample_key(*item)
+        if key in done:
+            with lock:
+                n_resumed += 1
+            return Verdict(done[key]["status"], done[key]["details"])
+        verdict = score_one(item)
+        if verdict.status in ("pass", "fail", "timeout"):
+            line = json.dumps({"key": key, "status": verdict.status,
+                               "details": {k: v for k, v in verdict.details.items() if k != "wall_s"}})
+            with lock:
+                progress_file.write(line + "\n")
+                progress_file.flush()
+        return verdict
+
+    def score_one(item) -> Verdict:
         sample, _ = item
         problem = by_id[sample["task_id"]]
         if problem.task_id in excluded:
@@ -114,6 +144,7 @@ def evaluate_samples(benchmark: Benchmark, problems: list[Problem], samples: lis
             verdicts = list(tqdm(pool.map(run_one, rows), total=len(rows), desc=f"exec {benchmark.name}",
                                  disable=None if progress else True))
     finally:
+        progress_file.close()
         cleanup = getattr(benchmark, "cleanup", None)
         if cleanup:
             cleanup(state)
@@ -127,7 +158,28 @@ def evaluate_samples(benchmark: Benchmark, problems: list[Problem], samples: lis
     with open(out_dir / RESULTS_FILE, "w", encoding="utf-8") as f:
         for r in results:
             f.write(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n")
+    if n_resumed:
+        notes.append(f"resumed: {n_resumed} verdicts reused from an earlier run in this folder")
     return summarize(benchmark, results, excluded, notes, sandbox)
+
+
+def _sample_key(sample: dict, idx: int) -> str:
+    text = json.dumps([sample.get("task_id"), idx, sample.get("solution"), sample.get("completion")], default=repr)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _load_progress(path: Path) -> dict:
+    """Verdicts an earlier run appended; a torn last line (killed mid-write) is ignored."""
+    out: dict = {}
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+            out[row["key"]] = {"status": row["status"], "details": dict(row["details"])}
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
 
 
 def summarize(benchmark: Benchmark, results: list[dict], excluded: dict, notes: list[str], sandbox: Sandbox) -> dict:
