@@ -25,7 +25,8 @@ from codeblock_eval.execution.sandbox import Limits
 
 TIMEOUT_PER_TASK = 240.0
 MEMORY_MB = 8192
-SWEEP_CHUNK = 40  # reference verdicts are saved after every chunk
+SWEEP_CHUNK = 40
+SANDBOX_VIEW_VERSION = 2  # bump when the sandbox's filesystem/process view changes  # reference verdicts are saved after every chunk
 
 
 def environment_fingerprint() -> str:
@@ -88,7 +89,8 @@ class BigCodeBench(Benchmark):
         return payload_verdict(res.payload_json(), {})
 
     def prepare(self, problems, sandbox, *, parallel: int, timeout_scale: float) -> dict:
-        key = f"{file_sha256(self._path)[:16]}-{environment_fingerprint()}"
+        # The sandbox's view (hidden $HOME/data, private /tmp) can change which references pass: part of the key.
+        key = f"{file_sha256(self._path)[:16]}-{environment_fingerprint()}-sbx{SANDBOX_VIEW_VERSION}"
         path = cache_dir() / f"bigcodebench-reference-{key}.json"
         with self._lock:
             known = json.loads(path.read_text()) if path.exists() else {}

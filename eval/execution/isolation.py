@@ -83,7 +83,7 @@ def _overlay(hide: list, keep: list) -> None:
             continue
     for path in dict.fromkeys(hide):
         if os.path.isdir(path):
-            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=01777,size=64m" if path in PRIVATE_TMP
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=01777,size=512m" if path in PRIVATE_TMP
                   else "mode=0755,size=256k")
     for path, fd in fds:
         try:
