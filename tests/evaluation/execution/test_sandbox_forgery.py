@@ -155,7 +155,7 @@ def _program(name, problem, bench, attack: str) -> str:
     data_file = bench.dataset_info()["path"]
     body = (ATTACKS[attack].replace("ENTRY", problem.entry_point).replace("DATA_FILE", repr(str(data_file)))
             .replace("TASK_ID", repr(problem.task_id)))
-    return body
+    return problem.prompt + "\n" + body  # like a real sample: the prompt (its helpers) then the completion
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
