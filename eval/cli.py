@@ -113,6 +113,7 @@ def _evaluate(bench, problems, programs, *, run_dir: Path, args, extra: dict[str
         parallel=args.parallel,
         timeout_scale=args.timeout_scale,
         allow_code_execution=True,
+        resume=bool(getattr(args, "resume", False)),
     )
     extra = dict(extra)
     extra["n_tasks_without_samples"] = len(wanted - attempted)
@@ -134,6 +135,14 @@ def _run_samples(args) -> int:
     for bench, problems in loaded:
         prompts = {p.task_id: p.prompt for p in problems}
         programs, skipped = samples_to_programs(rows, prompts, path=args.samples)
+        counts = {k: v for k, v in dict(skipped).items() if v}
+        if counts or torn:
+            words = {"unknown_task": "samples for tasks outside the benchmark"}
+            parts = [f"{v} {words.get(k, k.replace('_', ' '))}" for k, v in counts.items()] + (
+                [f"{torn} torn last line dropped"] if torn else [])
+            _log(f"warning: {bench.name}: {args.samples}: " + ", ".join(parts))
+        if not rows:
+            raise UsageError(f"{args.samples}: the samples file is empty")
         if not programs:
             raise UsageError(f"{args.samples}: no rows match the task_ids of {bench.name}")
         entries[bench.name] = _evaluate(

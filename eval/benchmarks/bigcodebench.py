@@ -19,13 +19,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from codeblock_eval.benchmarks.base import INSTRUCTION_PREFIX, Benchmark, Problem, Verdict
+from codeblock_eval.benchmarks.base import INSTRUCTION_PREFIX, Benchmark, Problem, Verdict, payload_verdict
 from codeblock_eval.benchmarks.data_files import cache_dir, data_file, dataset_info, file_sha256, read_jsonl
 from codeblock_eval.execution.sandbox import Limits
 
 TIMEOUT_PER_TASK = 240.0
 MEMORY_MB = 8192
-SWEEP_CHUNK = 40  # reference verdicts are saved after every chunk
+SWEEP_CHUNK = 40
+SANDBOX_VIEW_VERSION = 2  # bump when the sandbox's filesystem/process view changes  # reference verdicts are saved after every chunk
 
 
 def environment_fingerprint() -> str:
@@ -84,12 +85,12 @@ class BigCodeBench(Benchmark):
             return Verdict("error", {"error": res.error})
         if not res.verified:
             return Verdict("timeout" if res.timed_out else "fail",
-                           {"reason": "no completion proof", "exit_code": res.exit_code, "stderr": res.stderr[-500:]})
-        payload = res.payload_json()
-        return Verdict(payload.pop("status"), payload)
+                           {"reason": res.reason, "exit_code": res.exit_code, "stderr": res.stderr[-500:]})
+        return payload_verdict(res.payload_json(), {})
 
     def prepare(self, problems, sandbox, *, parallel: int, timeout_scale: float) -> dict:
-        key = f"{file_sha256(self._path)[:16]}-{environment_fingerprint()}"
+        # The sandbox's view (hidden $HOME/data, private /tmp) can change which references pass: part of the key.
+        key = f"{file_sha256(self._path)[:16]}-{environment_fingerprint()}-sbx{SANDBOX_VIEW_VERSION}"
         path = cache_dir() / f"bigcodebench-reference-{key}.json"
         with self._lock:
             known = json.loads(path.read_text()) if path.exists() else {}

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import os
 import sys
 import tempfile
@@ -36,7 +35,10 @@ from pathlib import Path
 
 from codeblock_eval.benchmarks.base import BASE_STOPS, Benchmark, Problem, Verdict, python_instruction
 from codeblock_eval.benchmarks.data_files import cache_dir, data_file, dataset_info, file_sha256, read_jsonl
-from codeblock_eval.execution.sandbox_runner import decode_text, encode
+from codeblock_eval.benchmarks.evalplus_compare import (MBPP_NOT_NONE, MBPP_SET_EQ, compare_phase,
+                                                       mbpp_deserialize)
+from codeblock_eval.execution.plaindata import check_plain, decode_text, encode
+from codeblock_eval.execution.sandbox_host import temp_prefix
 
 MIN_TIME_LIMIT = 1.0
 GT_TIME_LIMIT_FACTOR = 4.0
@@ -45,136 +47,6 @@ GT_CACHE_VERSION = 2
 HUMANEVAL_SPECIAL = ("find_zero",)
 MBPP_SPECIAL = ("are_equivalent", "sum_div", "surface_Area", "digit_distance_nums")
 
-MBPP_NOT_NONE = ("check_str", "text_match_three", "text_starta_endb")
-MBPP_SET_EQ = ("similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly", "larg_nnum",
-               "intersection_array", "find_dissimilar", "Diff")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# MBPP+ input deserialisation: the JSONL stores tuples/sets/complex as JSON; these task ids get them back.
-# --------------------------------------------------------------------------------------------------------------
-def _tuples(x):
-    return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
-
-
-_LISTS_TO_TUPLES = {2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740,
-                    744, 809}
-_NESTED_TO_TUPLES = {63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780}
-_FIRST_ITEMS_TO_TUPLES = {75, 413, 444, 753}
-_SECOND_TO_TUPLE = {106, 750}
-_FIRST_TO_TUPLE = {250, 405, 446, 617, 720, 763, 808}
-_DOUBLE_NESTED = {259, 401, 445}
-_ALL_TUPLES = {580, 615, 791}
-
-
-def mbpp_deserialize(task_id: str, inputs: list) -> list:
-    n = int(task_id.split("/")[-1])
-    if n in _LISTS_TO_TUPLES:
-        return [[tuple(a) for a in inp] for inp in inputs]
-    if n in _NESTED_TO_TUPLES:
-        return [[[tuple(b) for b in a] for a in inp] for inp in inputs]
-    if n in _FIRST_ITEMS_TO_TUPLES:
-        return [[[tuple(b) for b in inp[0]], inp[1]] for inp in inputs]
-    if n in _SECOND_TO_TUPLE:
-        return [[inp[0], tuple(inp[1])] for inp in inputs]
-    if n == 115:  # a list of sets; an empty JSON list becomes {} (an empty dict), as upstream does
-        return [[[set(a) if isinstance(a, list) and a else {} for a in inp[0]]] for inp in inputs]
-    if n == 124:
-        return [(float(inp[0]), complex(inp[1])) for inp in inputs]
-    if n in _FIRST_TO_TUPLE:
-        return [[tuple(inp[0]), inp[1]] for inp in inputs]
-    if n in _DOUBLE_NESTED:
-        return [[tuple(tuple(b) for b in a) for a in inp] for inp in inputs]
-    if n == 278:
-        return [[tuple(tuple(a) if isinstance(a, list) else a for a in inp[0])] for inp in inputs]
-    if n == 307:
-        return [[tuple(inp[0]), inp[1], inp[2]] for inp in inputs]
-    if n == 722:
-        return [[{k: tuple(v) for k, v in inp[0].items()}, *inp[1:]] for inp in inputs]
-    if n == 252:
-        return [[complex(inp[0])] for inp in inputs]
-    if n in _ALL_TUPLES:
-        return [_tuples(inp) for inp in inputs]
-    return inputs
-
-
-# --------------------------------------------------------------------------------------------------------------
-# oracles
-# --------------------------------------------------------------------------------------------------------------
-def _poly(xs, x):
-    return sum(c * math.pow(x, i) for i, c in enumerate(xs))
-
-
-def _surface_area_alt(base_edge, height):
-    # Mbpp/581 alternative reading: "height" is the pyramid's perpendicular height.
-    slant = math.sqrt((base_edge / 2) ** 2 + height**2)
-    return round(base_edge**2 + 2 * base_edge * slant)
-
-
-def _digit_distance_alt(a, b):
-    # Mbpp/558 alternative reading: pad the shorter number with leading zeros.
-    sa, sb = str(a), str(b)
-    width = max(len(sa), len(sb))
-    return sum(abs(int(x) - int(y)) for x, y in zip(sa.zfill(width), sb.zfill(width)))
-
-
-def _is_floats(x) -> bool:
-    if isinstance(x, float):
-        return True
-    if isinstance(x, (list, tuple)) and x:
-        return all(isinstance(v, float) for v in x)
-    return False
-
-
-def compare_phase(kind: str, entry_point: str, outputs: list, expected: list, inputs: list, atol: float,
-                  exp_digests: list | None = None) -> int | None:
-    """Index of the first output that fails the evalplus comparison, or None if all match.
-
-    An expected value too large to keep (``None`` with a digest) is compared by digest (exact equality)."""
-    import numpy as np
-
-    from codeblock_eval.execution.sandbox_runner import digest
-
-    for i, (out, exp) in enumerate(zip(outputs, expected)):
-        if exp is None and exp_digests is not None and exp_digests[i] is not None and entry_point != "find_zero":
-            if digest(out) != exp_digests[i]:
-                return i
-            continue
-        try:
-            if kind == "humaneval" and entry_point == "find_zero":
-                if not abs(_poly(*inputs[i], out)) <= atol:
-                    return i
-                continue
-            exact = out == exp
-            if kind == "mbpp":
-                if entry_point == "are_equivalent":
-                    exact = True
-                elif entry_point == "sum_div":
-                    exact = exact or out == 0
-                elif entry_point == "surface_Area":
-                    exact = exact or abs(out - _surface_area_alt(*inputs[i])) <= atol
-                elif entry_point == "digit_distance_nums":
-                    exact = exact or out == _digit_distance_alt(*inputs[i])
-                elif entry_point in MBPP_SET_EQ:
-                    exact = set(out) == set(exp)
-                elif entry_point in MBPP_NOT_NONE:
-                    exact = out == exp if isinstance(out, bool) else exp == (out is not None)
-            if atol == 0 and _is_floats(exp):
-                atol = 1e-6  # sticky for the rest of the phase, as in evalplus
-            if not exact and atol != 0:
-                if type(out) is not type(exp):
-                    return i
-                if isinstance(exp, (list, tuple)) and len(out) != len(exp):
-                    return i
-                if not np.allclose(out, exp, rtol=1e-07, atol=atol):
-                    return i
-            elif not exact:
-                return i
-        except Exception:  # noqa: BLE001 - any comparison error (unhashable, bad types) is a failed input
-            return i
-    return None
-
-
 # --------------------------------------------------------------------------------------------------------------
 # the benchmark family
 # --------------------------------------------------------------------------------------------------------------
@@ -182,6 +54,7 @@ class EvalPlusBenchmark(Benchmark):
     """HumanEval+ / MBPP(+) scored by differential testing against the canonical solution."""
 
     kind = "humaneval"  # evalplus dataset name: "humaneval" | "mbpp"
+    trust = "out_of_process"
     relpath = ""
     version = ""
     dataset_name = ""
@@ -222,7 +95,7 @@ class EvalPlusBenchmark(Benchmark):
         return problem.extra["raw_prompt"] + problem.extra["canonical_solution"]
 
     def program_for(self, problem: Problem, sample: dict) -> str:
-        if sample.get("solution") is None and sample.get("completion") is not None:
+        if sample.get("solution") is None and isinstance(sample.get("completion"), str):
             return problem.extra["raw_prompt"] + sample["completion"]  # evalplus uses the raw prompt
         return super().program_for(problem, sample)
 
@@ -242,7 +115,7 @@ class EvalPlusBenchmark(Benchmark):
         return res.payload_json()["phases"]
 
     def prepare(self, problems, sandbox, *, parallel: int, timeout_scale: float) -> dict:
-        workdir = Path(tempfile.mkdtemp(prefix="cb-inputs-"))
+        workdir = Path(tempfile.mkdtemp(prefix=temp_prefix("cb-inputs")))
         os.chmod(workdir, 0o755)  # the sandbox uid reads the input files
         inputs_paths, record_paths = {}, {}
         for i, p in enumerate(problems):
@@ -308,34 +181,40 @@ class EvalPlusBenchmark(Benchmark):
             return Verdict("error", {**details, "error": res.error})
         if not res.verified:
             status = "timeout" if res.timed_out else "fail"
-            return Verdict(status, {**details, "reason": "no completion proof", "exit_code": res.exit_code,
+            return Verdict(status, {**details, "reason": res.reason, "exit_code": res.exit_code,
                                     "stderr": res.stderr[-500:]})
         payload = res.payload_json()
+        problem_with = calls_payload_problem(payload, self.phases, gt)
+        if problem_with:
+            return Verdict("fail", {**details, "reason": f"malformed payload: {problem_with}"})
         if payload["exec"] != "ok":
             return Verdict("timeout" if payload["exec"] == "timeout" else "fail",
-                           {**details, "reason": f"exec {payload['exec']}", "error": payload.get("error")})
+                           {**details, "reason": f"exec {payload['exec']}", "error": str(payload.get("error"))[:300]})
         statuses = {}
         for ph in self.phases:
             got = payload["phases"].get(ph)
             if got is None:
                 statuses[ph] = "not_run"
                 continue
-            if got["status"] == "timeout":
-                statuses[ph] = "timeout"
+            if got["status"] != "ok":
+                statuses[ph] = "timeout" if got["status"] == "timeout" else "fail"
                 details[f"{ph}_fail_index"] = got["n_done"]
+                if got["status"] == "exception":
+                    details[f"{ph}_error"] = str(got.get("error"))[:300]
                 continue
-            if got["status"] == "exception":
-                statuses[ph] = "fail"
-                details[f"{ph}_fail_index"] = got["n_done"]
-                details[f"{ph}_error"] = got["error"]
-                continue
-            if gt[ph]["full"]:
-                outputs = decode_text(json.dumps(got["outputs"]))
-                bad = compare_phase(self.kind, problem.entry_point, outputs, gt[ph]["expected"],
-                                    problem.extra["inputs"][ph], problem.extra["atol"], gt[ph]["digests"])
-            else:
-                outputs = got["outputs"]
-                bad = next((i for i, (a, b) in enumerate(zip(outputs, gt[ph]["digests"])) if a != b), None)
+            try:
+                if gt[ph]["full"]:
+                    outputs = decode_text(json.dumps(got["outputs"]))
+                    if not check_plain(outputs):
+                        raise ValueError("outputs are not plain data")
+                    bad = compare_phase(self.kind, problem.entry_point, outputs, gt[ph]["expected"],
+                                        problem.extra["inputs"][ph], problem.extra["atol"], gt[ph]["digests"])
+                else:
+                    outputs = got["outputs"]
+                    bad = next((i for i, (a, b) in enumerate(zip(outputs, gt[ph]["digests"])) if a != b), None)
+            except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
+                return Verdict("fail", {**details, "reason": f"malformed payload: {type(exc).__name__}: "
+                                                             f"{str(exc)[:200]}"})
             if bad is None and len(outputs) != len(gt[ph]["digests"]):
                 bad = len(outputs)
             statuses[ph] = "pass" if bad is None else "fail"
@@ -351,3 +230,25 @@ class EvalPlusBenchmark(Benchmark):
         import shutil
 
         shutil.rmtree(state.get("inputs_dir", ""), ignore_errors=True)
+
+
+def calls_payload_problem(payload, phases, gt) -> str | None:
+    """What is wrong with a ``calls`` payload's shape (None if nothing): a forged or torn payload must become this
+    sample's FAIL, never an exception that stops the run."""
+    if not isinstance(payload, dict) or payload.get("exec") not in ("ok", "timeout", "error"):
+        return "no valid 'exec' field"
+    if payload["exec"] != "ok":
+        return None
+    got = payload.get("phases")
+    if not isinstance(got, dict) or any(ph not in phases for ph in got):
+        return "bad 'phases'"
+    for ph, rec in got.items():
+        if not isinstance(rec, dict) or rec.get("status") not in ("ok", "timeout", "exception"):
+            return f"bad phase {ph!r}"
+        if type(rec.get("n_done")) is not int or not isinstance(rec.get("outputs"), list):
+            return f"bad phase {ph!r}"
+        if len(rec["outputs"]) > len(gt[ph]["digests"]):
+            return f"more outputs than inputs in phase {ph!r}"
+        if not gt[ph]["full"] and not all(type(o) is str for o in rec["outputs"]):
+            return f"non-digest outputs in phase {ph!r}"
+    return None

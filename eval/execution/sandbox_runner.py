@@ -4,8 +4,9 @@ The parent (:mod:`codeblock_eval.execution.sandbox`) starts ``python -s -P [-S] 
 with a scrubbed environment, inside a private temporary directory. This script, still running harness code only:
 
 1. reads the job file (mode 0600, owned by the parent's user) and **unlinks it** before any candidate code runs;
-2. isolates itself: new network namespace (``unshare``), rlimits (clamped to the hard limits), and, when the parent is
-   root, drops to a per-run unprivileged uid/gid;
+2. isolates itself (:mod:`codeblock_eval.execution.isolation`): parent-death signal, network/mount/pid namespaces,
+   private /tmp and a filesystem view without the data, the repository or $HOME, rlimits (clamped to the hard
+   limits), and, when the parent is root, a per-run unprivileged uid/gid;
 3. ``exec`` mode: ``execve`` the given command (compiled MultiPL-E programs etc.); the completion proof is then written
    by the harness code appended to the test's ``main`` (see ``codeblock_eval.benchmarks.multipl_e``);
    python modes: reads the per-run nonce from the nonce pipe, closes that pipe, runs the candidate and the tests, and
@@ -20,275 +21,21 @@ the ground truth, which never enters the sandbox.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 
-# ----------------------------------------------------------------------------------------------------------------
-# Tagged JSON: lossless for the value types benchmark inputs/outputs use (tuple vs list, sets, complex, NaN, ...).
-# Lists map to JSON arrays; every other container is a one-key object, so decoding needs no guessing.
-# ----------------------------------------------------------------------------------------------------------------
-_MAX_DEPTH = 200
-_BIG_INT = 10**300
+if __package__:  # imported by the harness (tests, tools)
+    from codeblock_eval.execution import boundary, isolation, plaindata
+else:  # run as a script by the sandbox: load the siblings before any candidate code
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import boundary  # noqa: E402
+    import isolation  # noqa: E402
+    import plaindata  # noqa: E402
+    del sys.path[0]
 
-
-class Unrepresentable:
-    """Stands for an output the runner could not serialise; equal to nothing (not even itself)."""
-
-    __slots__ = ("type_name",)
-
-    def __init__(self, type_name: str):
-        self.type_name = type_name
-
-    def __eq__(self, other):
-        return False
-
-    def __ne__(self, other):
-        return True
-
-    __hash__ = object.__hash__
-
-    def __repr__(self):
-        return f"<unrepresentable {self.type_name}>"
-
-
-def _type_name(x) -> str:
-    t = type(x)
-    return f"{t.__module__}.{t.__qualname__}"
-
-
-def encode(x, depth: int = 0):
-    """Value -> JSON-compatible structure. Exact type checks: subclasses are tagged with their type name."""
-    if depth > _MAX_DEPTH:
-        return {"x": "too-deep"}
-    t = type(x)
-    if x is None or t is bool or t is str:
-        return x
-    if t is int:
-        return x if -_BIG_INT < x < _BIG_INT else {"h": hex(x)}
-    if t is float:
-        if math.isfinite(x):
-            return x
-        return {"F": repr(x)}
-    if t is list:
-        return [encode(v, depth + 1) for v in x]
-    if t is tuple:
-        return {"t": [encode(v, depth + 1) for v in x]}
-    if t is set:
-        return {"s": [encode(v, depth + 1) for v in x]}
-    if t is frozenset:
-        return {"f": [encode(v, depth + 1) for v in x]}
-    if t is dict:
-        return {"d": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in x.items()]}
-    if t is complex:
-        return {"c": [encode(x.real), encode(x.imag)]}
-    if t is bytes:
-        return {"b": x.hex()}
-    for base in (int, float, str, tuple, list, dict, set, frozenset, complex, bytes):
-        if isinstance(x, base) and not isinstance(x, bool):
-            return {"S": [_type_name(x), base.__name__, encode(base(x), depth + 1)]}
-    return {"x": _type_name(x)}
-
-
-_SUBCLASSES: dict = {}
-
-
-def _subclass(name: str, base_name: str):
-    key = (name, base_name)
-    if key not in _SUBCLASSES:
-        base = {"int": int, "float": float, "str": str, "tuple": tuple, "list": list, "dict": dict, "set": set,
-                "frozenset": frozenset, "complex": complex, "bytes": bytes}[base_name]
-        _SUBCLASSES[key] = type(name.rsplit(".", 1)[-1], (base,), {"__module__": name.rsplit(".", 1)[0]})
-    return _SUBCLASSES[key]
-
-
-def _hook(obj: dict):
-    if len(obj) != 1:
-        raise ValueError("bad tagged value")
-    (tag, v), = obj.items()
-    if tag == "t":
-        return tuple(v)
-    if tag == "s":
-        return set(v)
-    if tag == "f":
-        return frozenset(v)
-    if tag == "d":
-        return {k: val for k, val in v}
-    if tag == "c":
-        return complex(v[0], v[1])
-    if tag == "F":
-        return float(v)
-    if tag == "h":
-        return int(v, 16)
-    if tag == "b":
-        return bytes.fromhex(v)
-    if tag == "S":
-        name, base_name, value = v
-        return _subclass(str(name), str(base_name))(value)
-    if tag == "x":
-        return Unrepresentable(str(v))
-    raise ValueError(f"unknown tag {tag!r}")
-
-
-_NEVER = [0]
-_HEX_INT = "i{:x}".format
-
-
-def canon(x, depth: int = 0) -> str:
-    """A string that is equal for two plain-data values iff ``==`` holds between them (1 == 1.0 == True,
-    set == frozenset, key order and set order ignored, NaN equal to nothing). Unknown types never match."""
-    if depth > _MAX_DEPTH:
-        _NEVER[0] += 1
-        return f"X{_NEVER[0]}"
-    t = type(x)
-    if x is None:
-        return "N"
-    if t is str:
-        return "s" + json.dumps(x)
-    if t is int or t is bool:
-        return f"i{int(x):x}"
-    if t is float:
-        if x != x:
-            _NEVER[0] += 1
-            return f"X{_NEVER[0]}"
-        if x.is_integer():
-            return f"i{int(x):x}"
-        return f"f{x!r}"
-    if t is complex:
-        return canon(x.real) if x.imag == 0 else f"c{canon(x.real)},{canon(x.imag)}"
-    if t is list or t is tuple:
-        head = "L[" if t is list else "T["
-        if x and all(type(v) is int for v in x):  # fast paths for the common big outputs
-            return head + ",".join(map(_HEX_INT, x)) + "]"
-        if x and all(type(v) is str for v in x):
-            return head + ",".join(["s" + v for v in map(json.dumps, x)]) + "]"
-        return head + ",".join([canon(v, depth + 1) for v in x]) + "]"
-    if t is set or t is frozenset:
-        return "S[" + ",".join(sorted(canon(v, depth + 1) for v in x)) + "]"
-    if t is dict:
-        return "D{" + ",".join(sorted(canon(k, depth + 1) + ":" + canon(v, depth + 1) for k, v in x.items())) + "}"
-    if t is bytes:
-        return "b" + x.hex()
-    for base in (str, int, float, tuple, list, dict, set, frozenset, complex, bytes):
-        if isinstance(x, base):  # str/int/tuple subclasses (namedtuple, IntEnum) compare like their base
-            return canon(base(x), depth)
-    _NEVER[0] += 1
-    return f"X{_NEVER[0]}"
-
-
-def digest(x, canonical: str | None = None) -> str:
-    import hashlib
-
-    text = canon(x) if canonical is None else canonical
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def is_floats(x) -> bool:
-    if isinstance(x, float):
-        return True
-    if isinstance(x, (list, tuple)) and x:
-        return all(isinstance(v, float) for v in x)
-    return False
-
-
-def decode_text(text: str):
-    """Inverse of ``json.dumps(encode(x))``. Data only: never evaluates code."""
-    return json.loads(text, object_hook=_hook)
-
-
-def dumps(x) -> str:
-    return json.dumps(encode(x), separators=(",", ":"))
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Isolation (runs before any candidate code)
-# ----------------------------------------------------------------------------------------------------------------
-_RLIMITS = {"as": "RLIMIT_AS", "data": "RLIMIT_DATA", "cpu": "RLIMIT_CPU", "fsize": "RLIMIT_FSIZE",
-            "nproc": "RLIMIT_NPROC", "nofile": "RLIMIT_NOFILE", "core": "RLIMIT_CORE", "stack": "RLIMIT_STACK"}
-EXIT_ISOLATION_FAILED = 121
-
-
-def _loopback_up():
-    # A fresh network namespace has `lo` down; tests that talk to localhost expect it up. Best effort.
-    import fcntl
-    import socket
-    import struct
-
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            fcntl.ioctl(s, 0x8914, struct.pack("16sH14s", b"lo", 0x1 | 0x8 | 0x40, b"\0" * 14))  # SIOCSIFFLAGS
-    except OSError:
-        pass
-
-
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
-O_PATH = getattr(os, "O_PATH", 0o10000000)
-
-
-def _libc():
-    import ctypes
-
-    return ctypes, ctypes.CDLL(None, use_errno=True)
-
-
-def unshare(flags: int) -> None:
-    """``unshare(2)`` (``os.unshare`` only exists from Python 3.12)."""
-    ctypes, libc = _libc()
-    if libc.unshare(ctypes.c_int(flags)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"unshare({flags:#x}): {os.strerror(err)}")
-
-
-def _mount(src, target, fstype, flags, data) -> None:
-    ctypes, libc = _libc()
-    enc = lambda v: v.encode() if isinstance(v, str) else v  # noqa: E731
-    if libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {src} on {target}: {os.strerror(err)}")
-
-
-def expose(pairs: list) -> None:
-    """Make paths under non-traversable dirs (e.g. a Python in /root/.pyenv) visible to the dropped uid.
-
-    In a private mount namespace each hidden ancestor gets an empty tmpfs on top, and only the needed subtrees are
-    bind-mounted back, so the rest of that directory stays invisible. Requires root (only used before a uid drop).
-    """
-    unshare(CLONE_NEWNS)
-    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-    fds = [(hidden, path, os.open(path, O_PATH)) for hidden, path in pairs]
-    for hidden in dict.fromkeys(h for h, _, _ in fds):
-        _mount("tmpfs", hidden, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=256k")
-    for _, path, fd in fds:
-        os.makedirs(path, mode=0o755, exist_ok=True)
-        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
-        os.close(fd)
-
-
-def isolate(iso: dict) -> None:
-    import resource
-
-    net = iso.get("net")
-    if net == "netns":
-        unshare(CLONE_NEWNET)
-        _loopback_up()
-    elif net == "userns":
-        unshare(CLONE_NEWUSER | CLONE_NEWNET)
-    if iso.get("expose"):
-        expose(iso["expose"])
-    for key, value in (iso.get("rlimits") or {}).items():
-        which = getattr(resource, _RLIMITS[key])
-        soft, hard = resource.getrlimit(which)
-        value = int(value)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(which, (value, value))
-    uid = iso.get("uid")
-    if uid is not None:
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-    os.umask(0o077)
+encode, decode_text, digest, canon, is_floats = (plaindata.encode, plaindata.decode_text, plaindata.digest,
+                                                 plaindata.canon, plaindata.is_floats)
+EXIT_ISOLATION_FAILED = isolation.EXIT_ISOLATION_FAILED
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -451,7 +198,8 @@ def run_record(job: dict, restore_builtins) -> dict:
     return {"phases": phases}
 
 
-MODES = {"script": run_script, "unittest": run_unittest, "calls": run_calls, "record": run_record}
+MODES = {"script": run_script, "unittest": run_unittest, "calls": run_calls, "record": run_record,
+         "serve": boundary.run_serve, "proxy_check": boundary.run_proxy_check}
 
 
 def _make_serializer():
@@ -497,7 +245,7 @@ def main() -> None:
         job = json.loads(f.read())
     os.unlink(job_path)
     try:
-        isolate(job.get("isolation") or {})
+        isolation.isolate(job.get("isolation") or {})
     except Exception as exc:  # noqa: BLE001 - parent reports the reason
         sys.stderr.write(f"sandbox isolation failed: {exc!r}\n")
         os._exit(EXIT_ISOLATION_FAILED)
@@ -526,6 +274,9 @@ def main() -> None:
     out_fd = job["result_fd"]
     os.set_inheritable(out_fd, False)
     write, exit_, ser, mode = os.write, os._exit, _make_serializer(), MODES[job["mode"]]
+    # Children the candidate forks (multiprocessing, os.fork) return into this frame too: only the process that
+    # started the tests may write the result, the others leave without a word.
+    getpid, runner_pid = os.getpid, os.getpid()
     import builtins
 
     builtins_module, pristine = builtins, dict(builtins.__dict__)
@@ -537,6 +288,8 @@ def main() -> None:
         return builtins_module
 
     payload = mode(job, restore_builtins)
+    if getpid() != runner_pid:
+        exit_(1)
     data = nonce + b"\n" + ser(payload).encode("ascii")
     view = memoryview(data)
     while view:

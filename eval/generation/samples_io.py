@@ -164,7 +164,11 @@ def samples_to_programs(
         elif isinstance(row.get("completion"), str):
             solution = prompts[task_id] + row["completion"]
         else:
-            raise SamplesFileError(f"{path}: row {number} ({task_id}) has neither 'solution' nor 'completion'")
+            wrong = [f"'{k}' is of type {type(row[k]).__name__}" for k in ("solution", "completion")
+                     if row.get(k) is not None]
+            raise SamplesFileError(f"{path}: row {number} ({task_id}) " + (
+                f"has no string to run: {', '.join(wrong)}, not str" if wrong
+                else "has neither 'solution' nor 'completion'"))
         index = row.get("sample_index", row.get("completion_id"))
         if index is None:
             index = next_index[task_id]
