@@ -65,8 +65,7 @@ def test_codeblock_collator_with_mask_column(tiny_model_dir, tmp_path):
     for r in CODE_ROWS:
         lab = span_labels(tok, r)
         rows.append({"input_ids": lab["input_ids"], "codeblock_mask": [int(v != -100) for v in lab["labels"]]})
-    trainer = CodeBlockSFTTrainer(model=model, args=_args(tmp_path, remove_unused_columns=False,
-                                                          dataset_kwargs={"skip_prepare_dataset": True}),
+    trainer = CodeBlockSFTTrainer(model=model, args=_args(tmp_path, remove_unused_columns=False),
                                   train_dataset=Dataset.from_list(rows), processing_class=tok,
                                   data_collator=CodeBlockCollator(tok))
     trainer.train()
