@@ -20,9 +20,10 @@ from support.training_helpers import CODE_ROWS, span_labels  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-SHORT_RUN = dict(max_steps=2, per_device_train_batch_size=2, logging_steps=1, save_strategy="no", report_to=[],
-                 use_cpu=True, bf16=False, dataloader_num_workers=0, disable_tqdm=True, seed=0,
-                 gradient_checkpointing=False, learning_rate=1e-4)
+# One epoch (4 rows, 2 steps) with a single log at its end: that log's fraction then covers every row once.
+SHORT_RUN = dict(num_train_epochs=1, max_steps=-1, per_device_train_batch_size=2, logging_steps=1000,
+                 save_strategy="no", report_to=[], use_cpu=True, bf16=False, dataloader_num_workers=0,
+                 disable_tqdm=True, seed=0, gradient_checkpointing=False, learning_rate=1e-4)
 
 
 def readme_snippet(repo_root, name: str) -> str:
@@ -93,12 +94,9 @@ def labels_fraction(rows) -> float:
     return sup / sum(len(r["input_ids"]) for r in rows)
 
 
-def one_epoch_logged_fraction(trainer) -> float:
-    """Train one epoch with a single log at its end: the logged fraction then covers every row once."""
-    n = len(trainer.get_train_dataloader())
-    trainer.args.max_steps = n
-    trainer.args.logging_steps = n
-    trainer.train()
+def logged_fraction(trainer) -> float:
+    """The fraction the trainer logged over the snippet's one-epoch run (a single log, at its end)."""
+    assert trainer.state.global_step == len(trainer.get_train_dataloader())
     logs = [h for h in trainer.state.log_history if "codeblock/supervised_fraction" in h]
     assert len(logs) == 1
     return logs[0]["codeblock/supervised_fraction"]
@@ -127,7 +125,7 @@ def test_trl_codeblock_mask_with_collator(repo_root, smol, short_sft_config):
     want = [{"input_ids": r["input_ids"], "labels": [t if m else -100 for t, m in zip(r["input_ids"], r["codeblock_mask"])]}
             for r in rows]
     assert_batches_supervise(trainer, want)
-    assert all(h["loss"] > 0 for h in trainer.state.log_history if "loss" in h)
+    assert trainer.state.log_history[-1]["train_loss"] > 0
 
 
 def test_collator_rule_for_labels_and_mask():
@@ -162,7 +160,7 @@ def test_trl_rows_with_labels(repo_root, smol, short_sft_config):
     ns = run_snippet(repo_root, "trl-labels", model=load_model(path), tok=tok, rows=Dataset.from_list(rows))
     trainer = ns["trainer"]
     assert_batches_supervise(trainer, rows)
-    assert one_epoch_logged_fraction(trainer) == pytest.approx(labels_fraction(rows), abs=1e-6)
+    assert logged_fraction(trainer) == pytest.approx(labels_fraction(rows), abs=1e-6)
 
 
 # ---------------------------------------------------------------- TRL + build_sft_dataset / a prepare folder
@@ -188,7 +186,7 @@ def assert_matches_prepare(trainer, stats, rows):
     assert sum(sum(v != -100 for v in r["labels"]) for r in rows) == stats["supervised_tokens"] + stats["eos"]["supervised"]
     frac = labels_fraction(rows)
     assert 0 < frac < 1
-    assert one_epoch_logged_fraction(trainer) == pytest.approx(frac, abs=1e-6)
+    assert logged_fraction(trainer) == pytest.approx(frac, abs=1e-6)
 
 
 def test_trl_prepare_folder(repo_root, smol, prepared, short_sft_config):
@@ -219,3 +217,26 @@ def test_trl_packing(repo_root, smol, prepared, short_sft_config):
     batch = next(iter(trainer.get_train_dataloader()))
     assert "position_ids" in batch and batch["input_ids"].shape[0] == 1
     assert_matches_prepare(trainer, stats, rows)
+
+
+# ---------------------------------------------------------------- `codeblock train` on a prepare folder
+
+def test_codeblock_train_on_prepare_folder(smol, prepared, tmp_path):
+    import yaml
+
+    from codeblock.cli import main
+
+    path, _ = smol
+    out, stats, rows = prepared
+    conf = {"model_name_or_path": str(path), "prepared_path": str(out), "output_dir": str(tmp_path / "adapter"),
+            "dtype": "float32", "use_peft": True, "lora_r": 4, "lora_alpha": 8, "lora_target_modules": "all-linear",
+            "max_length": None, "per_device_train_batch_size": 2, "num_train_epochs": 1, "use_cpu": True,
+            "bf16": False, "gradient_checkpointing": False, "report_to": "none", "save_strategy": "no",
+            "logging_steps": 1000, "seed": 0, "codeblock": {"loss_reduction": "mean_global"}}
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(conf))
+    assert main(["train", "--config", str(tmp_path / "train.yaml")]) == 0
+    m = json.loads((tmp_path / "adapter" / "train_metrics.json").read_text())
+    assert m["global_step"] == 2 and m["n_rows"] == len(rows)
+    assert m["supervised_tokens"] == stats["supervised_tokens"] + stats["eos"]["supervised"]
+    assert m["logged_supervised_fractions"] == [pytest.approx(labels_fraction(rows), abs=1e-6)]
+    assert m["supervised_fraction_of_attended"] == pytest.approx(labels_fraction(rows), abs=1e-6)

@@ -183,6 +183,9 @@ def main(argv=None) -> int:
         "supervised_tokens": supervised,
         "attended_tokens": attended,
         "supervised_fraction_of_attended": round(supervised / attended, 9) if attended else 0.0,
+        # what the trainer counted in the batches it saw, per logging window (codeblock/supervised_fraction)
+        "logged_supervised_fractions": [e["codeblock/supervised_fraction"] for e in trainer.state.log_history
+                                         if "codeblock/supervised_fraction" in e],
         "supervision": script.supervision if not script.prepared_path else "prepared",
         "sparse_loss": script.sparse_loss,
         "loss_reduction": reduction,
