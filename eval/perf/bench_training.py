@@ -1,7 +1,7 @@
-"""Training-step benchmark: full-token SFT vs CodeBlock labels (dense loss) vs CodeBlock labels (sparse LM-head loss).
+"""Training-step benchmark: dense, TRL chunked_nll and CodeBlock sparse losses, on full-token and CodeBlock labels.
 
-    flock /tmp/codeblock-heavy.lock .venv/bin/python eval/perf/bench_training.py \
-        --model qwen2.5-coder-0.5b-instruct --batch 2 --seq 256 --steps 3
+    nice -n 5 .venv/bin/python eval/perf/bench_training.py \
+        --model qwen2.5-coder-0.5b-instruct --batch 2 --seq 512 --steps 2 [--repeats 2] [--out bench.json]
 
 Each arm runs in its own subprocess (same model, same batch, same LoRA, same seed). Peak memory is measured over the
 training steps only, like ``torch.cuda.reset_peak_memory_stats`` + ``max_memory_allocated`` on CUDA: on CPU the
@@ -13,14 +13,16 @@ whole-process peak (load included) is printed too. Printed: median step time, pe
 the GPU QLoRA recipes train with it, and with it the logits are the largest activation left, which is what the
 sparse loss removes.
 
-Arms:
-  (a) full   : every response token supervised, transformers' dense loss;
-  (b) cb_dense: CodeBlock label density (``--density``, default 1.9% of response tokens, seeded choice), dense loss;
-  (c) cb_sparse: same labels as (b), CodeBlock's sparse LM-head loss.
+Arms (same model, batch, LoRA and seed; "full" = every response token supervised, "cb" = CodeBlock density):
+  full / cb_dense        : transformers' dense loss, i.e. TRL ``loss_type="nll"`` (full ``[B, T, V]`` logits);
+  full_chunked / cb_chunked: TRL 1.14's default ``loss_type="chunked_nll"`` (its ``_patch_chunked_ce_lm_head``: the
+                           LM head only on non-ignored positions, cross-entropy in chunks of 256 tokens);
+  full_sparse / cb_sparse: CodeBlock's sparse LM-head loss (``codeblock.training.sparse_loss``).
 
-Which tokens are supervised does not change the cost, only how many, so (b)/(c) use a seeded sample at the budget
-density; the exactness of (c) vs (b) is covered by tests/training/test_sparse_loss.py. Results are written as JSON
-(``--out``) with versions and settings.
+Which tokens are supervised does not change the cost, only how many, so the cb arms use a seeded sample at the budget
+density (``--density``, default 1.9% of response tokens); the exactness of the sparse loss vs the dense one is covered
+by tests/training/test_sparse_loss.py. ``--arms`` picks a subset. Results are written as JSON (``--out``) with
+versions and settings.
 """
 
 from __future__ import annotations
@@ -35,7 +37,20 @@ import sys
 import time
 from pathlib import Path
 
-ARMS = ("full", "cb_dense", "cb_sparse")
+ARMS = ("full", "full_chunked", "full_sparse", "cb_dense", "cb_chunked", "cb_sparse")
+
+
+def loss_kind(arm: str) -> str:
+    return "sparse" if arm.endswith("sparse") else "chunked" if arm.endswith("chunked") else "dense"
+
+
+def _patch_trl_chunked(model):
+    """What ``SFTTrainer(args=SFTConfig(loss_type="chunked_nll"))`` does to the model (TRL 1.14): patch the inner
+    causal LM's forward (PEFT's LoRA layers are in its module tree)."""
+    from trl.trainer.sft_trainer import _CHUNKED_LM_HEAD_CHUNK_SIZE, _patch_chunked_ce_lm_head
+
+    target = model.get_base_model() if hasattr(model, "get_base_model") else model
+    _patch_chunked_ce_lm_head(target, chunk_size=_CHUNKED_LM_HEAD_CHUNK_SIZE)
 
 
 def _batch(tok, batch: int, seq: int, density: float, arm: str, seed: int):
@@ -54,7 +69,7 @@ def _batch(tok, batch: int, seq: int, density: float, arm: str, seed: int):
         enc = tok(text, return_offsets_mapping=True, add_special_tokens=False)
         ids = enc["input_ids"][:seq]
         resp = [i for i, (s, _) in enumerate(enc["offset_mapping"][:seq]) if s >= start]
-        if arm == "full":
+        if arm.startswith("full"):
             chosen = resp
         else:
             k = max(1, round(density * len(resp)))
@@ -97,6 +112,8 @@ def worker(args) -> dict:
     if args.gc:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
+    if loss_kind(args.arm) == "chunked":
+        _patch_trl_chunked(model)
     model.train()
     batch = {k: v.to(device) for k, v in _batch(tok, args.batch, args.seq, args.density, args.arm, args.seed).items()}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -110,7 +127,7 @@ def worker(args) -> dict:
         if cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        if args.arm == "cb_sparse":
+        if loss_kind(args.arm) == "sparse":
             loss = sparse_causal_lm_loss(model, batch)
         else:
             loss = model(**batch).loss
@@ -123,7 +140,7 @@ def worker(args) -> dict:
             times.append(time.perf_counter() - t0)
         losses.append(float(loss))
     train_peak = proc_status_mb("VmHWM")
-    out = {"arm": args.arm, "gradient_checkpointing": bool(args.gc), "device": device,
+    out = {"arm": args.arm, "loss": loss_kind(args.arm), "gradient_checkpointing": bool(args.gc), "device": device,
            "step_s": statistics.median(times), "step_times_s": times, "losses": losses,
            "n_tokens": int(batch["attention_mask"].sum()),
            "n_supervised": int((batch["labels"][:, 1:] != -100).sum()),
@@ -149,6 +166,19 @@ def _run_arm(arm: str, gc: bool, passthrough: list[str]) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
+def _combine(runs: list[dict]) -> dict:
+    """One arm over its repeats: median step time (all timed steps), max peak memory, the first run's other fields."""
+    out = dict(runs[0])
+    out["step_times_s"] = [t for r in runs for t in r["step_times_s"]]
+    out["step_s"] = statistics.median(out["step_times_s"])
+    for key in ("peak_rss_mb", "process_peak_rss_mb", "peak_cuda_mb", "train_peak_over_model_mb"):
+        vals = [r[key] for r in runs if r.get(key) is not None]
+        if vals:
+            out[key] = max(vals)
+    out["repeats"] = len(runs)
+    return out
+
+
 def _ratio(base: float | None, value: float | None) -> str:
     return f"{1 - value / base:+.1%}" if base and value is not None else "n/a"
 
@@ -159,12 +189,12 @@ def _print_table(title: str, results: dict, mem_key: str) -> None:
 
     base = results["full"]
     table = Table(title=title)
-    for col in ("arm", "supervised/tokens", "step s", "speed-up", f"{mem_key}", "lower",
+    for col in ("arm", "loss", "loss@0", "supervised/tokens", "step s", "speed-up", f"{mem_key}", "lower",
                 "train peak over model MB", "lower", "process peak MB"):
         table.add_column(col, justify="right")
     for arm, r in results.items():
         first = arm == "full"
-        table.add_row(arm, f"{r['n_supervised']}/{r['n_tokens']}", f"{r['step_s']:.2f}",
+        table.add_row(arm, r["loss"], f"{r['losses'][0]:.5f}", f"{r['n_supervised']}/{r['n_tokens']}", f"{r['step_s']:.2f}",
                       f"{base['step_s'] / r['step_s']:.2f}x", f"{r[mem_key]:.0f}",
                       "-" if first else _ratio(base[mem_key], r[mem_key]),
                       f"{r.get('train_peak_over_model_mb', float('nan')):.0f}",
@@ -189,6 +219,9 @@ def main(argv=None) -> int:
                         "default: glibc's dynamic threshold (RSS then grows to ~the same peak for every arm)")
     p.add_argument("--cpu", action="store_true", help="force CPU even when CUDA is available")
     p.add_argument("--out", default=None, help="write the results JSON here")
+    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)} (full first)")
+    p.add_argument("--repeats", type=int, default=1, help="run every arm this many times (fresh process each; the "
+                   "median step time and the max peak are reported)")
     p.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)
     p.add_argument("--gc", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -197,16 +230,25 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(worker(args)), flush=True)
         return 0
     passthrough = []  # what the workers need: the shared settings, not --out / --gradient_checkpointing
-    for key in ("model", "batch", "seq", "steps", "density", "threads", "seed", "malloc"):
+    for key in ("model", "batch", "seq", "steps", "density", "threads", "seed", "malloc"):  # not --arms/--repeats
         passthrough += [f"--{key}", str(getattr(args, key))]
     if args.cpu:
         passthrough.append("--cpu")
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    bad = [a for a in arms if a not in ARMS]
+    if bad or not arms or arms[0] != "full" or "cb_sparse" not in arms:
+        raise SystemExit(f"--arms: {bad or arms}: use a subset of {', '.join(ARMS)} starting with full and "
+                         "including cb_sparse")
     gcs = {"off": [False], "on": [True], "both": [False, True]}[args.gradient_checkpointing]
     runs: dict[str, dict] = {}
     summary: dict[str, dict] = {}
     for gc in gcs:
         # Interleave nothing: each arm is its own process, one after the other, same machine state.
-        results = {arm: _run_arm(arm, gc, passthrough) for arm in ARMS}
+        results = {}
+        for _ in range(args.repeats):  # repeats interleave the arms, so drift on a shared machine hits all of them
+            for arm in arms:
+                results.setdefault(arm, []).append(_run_arm(arm, gc, passthrough))
+        results = {arm: _combine(rs) for arm, rs in results.items()}
         key = "gc_on" if gc else "gc_off"
         runs[key] = results
         base, c = results["full"], results["cb_sparse"]
@@ -217,7 +259,10 @@ def main(argv=None) -> int:
         _print_table(title, results, mem_key)
         summary[key] = {
             "speedup_sparse_vs_full": base["step_s"] / c["step_s"],
-            "speedup_sparse_vs_cb_dense": results["cb_dense"]["step_s"] / c["step_s"],
+            **({"speedup_sparse_vs_cb_dense": results["cb_dense"]["step_s"] / c["step_s"]} if "cb_dense" in results else {}),
+            **({"speedup_sparse_vs_cb_chunked": results["cb_chunked"]["step_s"] / c["step_s"],
+                "peak_mem_reduction_sparse_vs_cb_chunked": 1 - c[mem_key] / results["cb_chunked"][mem_key]}
+               if "cb_chunked" in results else {}),
             "peak_mem_reduction_sparse_vs_full": 1 - c[mem_key] / base[mem_key],
             "memory_measure": mem_key if mem_key == "peak_cuda_mb" else f"{mem_key} ({base['peak_rss_kind']})",
         }

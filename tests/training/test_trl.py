@@ -65,8 +65,7 @@ def test_codeblock_collator_with_mask_column(tiny_model_dir, tmp_path):
     for r in CODE_ROWS:
         lab = span_labels(tok, r)
         rows.append({"input_ids": lab["input_ids"], "codeblock_mask": [int(v != -100) for v in lab["labels"]]})
-    trainer = CodeBlockSFTTrainer(model=model, args=_args(tmp_path, remove_unused_columns=False,
-                                                          dataset_kwargs={"skip_prepare_dataset": True}),
+    trainer = CodeBlockSFTTrainer(model=model, args=_args(tmp_path, remove_unused_columns=False),
                                   train_dataset=Dataset.from_list(rows), processing_class=tok,
                                   data_collator=CodeBlockCollator(tok))
     trainer.train()
@@ -100,7 +99,7 @@ def test_trl_packing_keeps_codeblock_labels(tiny_model_dir, tmp_path):
     trainer.train()
 
 
-def _one_sgd_step(tiny_model_dir, tmp_path, rows, *, reduction, sparse):
+def _one_sgd_step(tiny_model_dir, tmp_path, rows, *, reduction, sparse, loss_type="nll"):
     """Parameters after one SGD step (lr 0.5, no clipping) over two micro-batches of one row each."""
     from datasets import Dataset
 
@@ -108,7 +107,7 @@ def _one_sgd_step(tiny_model_dir, tmp_path, rows, *, reduction, sparse):
 
     model, tok = _load(tiny_model_dir)
     args = _args(tmp_path, gradient_accumulation_steps=2, per_device_train_batch_size=1, max_steps=1,
-                 learning_rate=0.5, max_grad_norm=0.0, loss_type="nll", weight_decay=0.0)
+                 learning_rate=0.5, max_grad_norm=0.0, loss_type=loss_type, weight_decay=0.0)
     trainer = CodeBlockSFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
                                   codeblock_sparse_loss=sparse, codeblock_loss_reduction=reduction)
     trainer.train()
@@ -135,15 +134,16 @@ def _expected_step(tiny_model_dir, rows, reduction):
     return {n: (p - 0.5 * p.grad).detach() if p.grad is not None else p.detach() for n, p in model.named_parameters()}
 
 
-@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
-def test_loss_reduction_under_gradient_accumulation(tiny_model_dir, tmp_path, sparse):
+@pytest.mark.parametrize("sparse, loss_type", [(False, "nll"), (False, "chunked_nll"), (True, "nll")],
+                         ids=["dense", "trl_chunked_nll", "sparse"])
+def test_loss_reduction_under_gradient_accumulation(tiny_model_dir, tmp_path, sparse, loss_type):
     """codeblock_loss_reduction is applied by the trainer: one optimizer step equals the hand-computed step for
     mean_supervised (mean of micro-batch means) and mean_global/sum (one mean over the accumulated batch)."""
     _, tok = _load(tiny_model_dir)
     rows = [span_labels(tok, CODE_ROWS[0]), span_labels(tok, CODE_ROWS[2])]
     counts = [sum(v != -100 for v in r["labels"][1:]) for r in rows]
     assert counts[0] != counts[1]  # otherwise the two reductions coincide and the test could not tell them apart
-    got = {red: _one_sgd_step(tiny_model_dir, tmp_path / red, rows, reduction=red, sparse=sparse)
+    got = {red: _one_sgd_step(tiny_model_dir, tmp_path / red, rows, reduction=red, sparse=sparse, loss_type=loss_type)
            for red in ("mean_supervised", "mean_global", "sum")}
     for red in ("mean_supervised", "mean_global"):
         want = _expected_step(tiny_model_dir, rows, red)

@@ -117,25 +117,22 @@ def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=Non
                 device=None, progress=True, scorer=None, tokenizer=None, selection_text: bool = True) -> dict:
     """Library form of the command (used by the CLI, the demo and benchmarks). Returns stats."""
     from codeblock.prepare.pipeline import prepare_dataset
-    from codeblock.selection.policies import needs_reference
+    from codeblock.training.setup_checks import label_setup
 
     rows, read_skips, digest = load_rows(data, limit=limit)
     tokenizer = tokenizer or load_tokenizer(model)
-    scoring_name = config.scoring_model or model
+    setup = label_setup(config, model=model, tokenizer=tokenizer, check_tokenizer=scorer is None)  # shared with Axolotl
+    scoring_name = setup.scoring_model
     if scorer is None:
         from codeblock.scoring.scorer import Scorer, default_score_cache_dir
 
-        if scoring_name != model:
-            other = load_tokenizer(scoring_name)
-            if other.get_vocab() != tokenizer.get_vocab():
-                raise ConfigError(f"scoring model {scoring_name!r} has a different tokenizer than {model!r}; scores must use the training tokenization")
         cache = None if score_cache in (None, "none") else (default_score_cache_dir() if score_cache == "default" else score_cache)
         scorer = Scorer(scoring_name, batch_size=config.scoring_batch_size, cache_dir=cache, device=device, progress=progress)
     reference = None
-    if needs_reference(config.supervision, config.utility_mode):  # excess_* utilities and supervision=excess_tokens
+    if setup.reference_model:  # excess_* utilities and supervision=excess_tokens
         from codeblock.scoring.scorer import Scorer
 
-        reference = Scorer(config.reference_model, batch_size=config.scoring_batch_size, device=device, progress=progress)
+        reference = Scorer(setup.reference_model, batch_size=config.scoring_batch_size, device=device, progress=progress)
     prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=scorer, config=config, progress=progress,
                                reference_scorer=reference, read_skips=read_skips, keep_render=selection_text)
     extra = {"input": {"path": str(data) if isinstance(data, (str, Path)) else None, "sha256": digest, "limit": limit},

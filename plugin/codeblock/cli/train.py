@@ -86,20 +86,35 @@ def _dataset(script, sft, tok, path):
         value = getattr(script, name)
         if value is not None and not Path(value).exists():
             raise SystemExit(f"{name}: {value} does not exist")
+    from codeblock.config import ConfigError
+    from codeblock.training.setup_checks import check_prepared_max_length, label_setup
+
     if script.prepared_path:
+        stats_path = Path(script.prepared_path) / "stats.json"
+        if stats_path.is_file():
+            built = (json.loads(stats_path.read_text()).get("config") or {}).get("max_seq_length")
+            try:
+                check_prepared_max_length(built, sft.max_length, where=script.prepared_path, trainer_key="max_length")
+            except ConfigError as exc:
+                raise SystemExit(f"codeblock train: error: {exc}") from None
         return load_prepared_dataset(script.prepared_path)
     from codeblock.data_io import load_rows
     from codeblock.scoring.scorer import Scorer
 
-    config = CodeBlockConfig.from_dict({"max_seq_length": sft.max_length or 2048, **script.codeblock})
+    config = CodeBlockConfig.from_dict({"max_seq_length": sft.max_length or 2048, **script.codeblock,
+                                        "supervision": script.supervision})
+    try:
+        setup = label_setup(config, model=path, tokenizer=tok)  # the checks `codeblock prepare` runs
+    except ConfigError as exc:
+        raise SystemExit(f"codeblock train: error: {exc}") from None
     rows, _, _ = load_rows(script.data_path)
     # full with pair_selector none needs no scores; every other combination scores (IFD pair selection included).
     needs_scores = script.supervision != "full" or config.pair_selector not in ("none", "random")
-    scorer = Scorer(config.scoring_model or path, cache_dir=script.score_cache_dir,
+    scorer = Scorer(setup.scoring_model, cache_dir=script.score_cache_dir,
                     batch_size=config.scoring_batch_size) if needs_scores else None
     reference = None
-    if config.reference_model and (script.supervision == "excess_tokens" or config.utility_mode.startswith("excess")):
-        reference = Scorer(config.reference_model, cache_dir=script.score_cache_dir, batch_size=config.scoring_batch_size)
+    if setup.reference_model:
+        reference = Scorer(setup.reference_model, cache_dir=script.score_cache_dir, batch_size=config.scoring_batch_size)
     return build_sft_dataset(rows, tokenizer=tok, scorer=scorer, config=config, supervision=script.supervision,
                              reference_scorer=reference)
 
@@ -168,6 +183,9 @@ def main(argv=None) -> int:
         "supervised_tokens": supervised,
         "attended_tokens": attended,
         "supervised_fraction_of_attended": round(supervised / attended, 9) if attended else 0.0,
+        # what the trainer counted in the batches it saw, per logging window (codeblock/supervised_fraction)
+        "logged_supervised_fractions": [e["codeblock/supervised_fraction"] for e in trainer.state.log_history
+                                         if "codeblock/supervised_fraction" in e],
         "supervision": script.supervision if not script.prepared_path else "prepared",
         "sparse_loss": script.sparse_loss,
         "loss_reduction": reduction,

@@ -12,9 +12,17 @@ Modes:
   ``attention_mask``; transformers then builds a block-diagonal causal mask (eager/sdpa/flex, and flash-attn varlen), so
   neither attention nor loss crosses rows. The first label of every row is set to -100.
 
-Works as a TRL ``data_collator`` (TRL 1.14-1.16: set ``remove_unused_columns=False`` when you use ``codeblock_mask``,
-and note TRL refuses a custom collator together with ``padding_free``/BFD ``packing``) and as an Axolotl collator (it
-accepts Axolotl's ``tokenizer, padding=..., return_tensors=...`` call).
+Works as a TRL ``data_collator`` and as an Axolotl collator (it accepts Axolotl's ``tokenizer, padding=...,
+return_tensors=...`` call). With TRL 1.14-1.16 and ``codeblock_mask`` rows (tested in tests/training/test_journeys.py)::
+
+    args = SFTConfig(output_dir="out", remove_unused_columns=False, max_length=None)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tok,
+                         data_collator=CodeBlockCollator(tok))
+
+``remove_unused_columns=False`` keeps the mask column; ``max_length=None`` because TRL truncates ``input_ids`` but
+not the mask (a length mismatch is an error here). TRL adds ``labels = input_ids`` to mask-only rows: labels that
+supervise every token carry no selection, so the mask wins; labels that ignore some tokens must agree with the mask,
+else the row is an error. TRL refuses a custom collator together with ``padding_free``/BFD ``packing``.
 
     >>> c = CodeBlockCollator(pad_token_id=0)
     >>> b = c([{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [5, 8], "codeblock_mask": [0, 1]}])
@@ -44,12 +52,33 @@ class CodeBlockCollator:
         self.allow_full_supervision = allow_full_supervision
 
     def _labels(self, i: int, row) -> list[int]:
+        """Labels of one row. Precedence when both columns are present (TRL's ``SFTTrainer`` adds ``labels =
+        input_ids`` to every row that has no ``labels`` column, so a mask-only dataset reaches the collator with both):
+
+        * ``labels`` that supervise every token (a plain copy of ``input_ids``) carry no selection: the mask wins;
+        * ``labels`` that already ignore some tokens must say exactly what the mask says, else the row is an error
+          (two different supervisions for one row cannot both be intended).
+        """
         ids = list(row["input_ids"])
-        if row.get("labels") is not None:
-            labels = list(row["labels"])
-        elif row.get(self.mask_key) is not None:
-            labels = [t if m else IGNORE_INDEX for t, m in zip(ids, row[self.mask_key])]
-        else:
+        labels = list(row["labels"]) if row.get("labels") is not None else None
+        mask = row.get(self.mask_key)
+        if mask is not None:
+            mask = list(mask)
+            if len(mask) != len(ids):
+                raise ValueError(
+                    f"row {i}: {len(mask)} {self.mask_key!r} entries for {len(ids)} input_ids (TRL truncates "
+                    f"input_ids/labels to SFTConfig.max_length but not the {self.mask_key!r} column): set "
+                    "SFTConfig(max_length=None) and truncate rows yourself, or use codeblock prepare / build_sft_dataset")
+            from_mask = [t if m else IGNORE_INDEX for t, m in zip(ids, mask)]
+            if labels is None or labels == ids:
+                labels = from_mask
+            elif labels != from_mask:
+                bad = next(k for k, (a, b) in enumerate(zip(labels, from_mask)) if a != b) if len(labels) == len(
+                    from_mask) else None
+                where = f" (first difference at token {bad})" if bad is not None else ""
+                raise ValueError(f"row {i} carries both 'labels' and {self.mask_key!r} and they disagree{where}: keep "
+                                 "one of the two columns")
+        if labels is None:
             raise ValueError(f"row {i} has neither 'labels' nor {self.mask_key!r}: refusing to train on every token "
                              "(use codeblock prepare / build_sft_dataset, or keep the column with "
                              "remove_unused_columns=False)")

@@ -118,7 +118,7 @@ def sparse_causal_lm_loss_with_stats(model, inputs: dict, num_items_in_batch=Non
     mask = targets != IGNORE_INDEX
     n_sup = int(mask.sum())
     am = inputs.get("attention_mask")
-    n_tok = int(am.sum()) if am is not None else int(inputs["input_ids"].numel())
+    n_tok = int((am != 0).sum()) if am is not None else int(inputs["input_ids"].numel())
     fwd = {k: v for k, v in inputs.items() if k not in _LOSS_KEYS}
     mode = pick_mode(model, mode)
     lm, _ = unwrap_causal_lm(model)
@@ -218,7 +218,8 @@ class CodeBlockLossMixin:
         am = inputs.get("attention_mask")
         c = self._codeblock_counts()[key]
         c[0] += int((labels != IGNORE_INDEX).sum())
-        c[1] += int(am.sum()) if am is not None else int(labels.numel())
+        # attended tokens: Axolotl's multipack collator numbers attention_mask per packed sample (1, 2, 3, ...)
+        c[1] += int((am != 0).sum()) if am is not None else int(labels.numel())
 
     def _codeblock_step_treats_loss_as_ga_scaled(self, num_items_in_batch) -> bool:
         """Whether ``Trainer.training_step`` will skip its own ``/ gradient_accumulation_steps`` (same rule)."""

@@ -14,7 +14,7 @@ def supervised_counts(rows) -> tuple[int, int]:
         labels = r["labels"]
         am = r.get("attention_mask") if hasattr(r, "get") else None
         sup += sum(1 for v in labels if v != -100)
-        tot += sum(am) if am is not None else len(labels)
+        tot += sum(1 for v in am if v) if am is not None else len(labels)  # packed masks count 1, 2, 3, ...
     return sup, tot
 
 

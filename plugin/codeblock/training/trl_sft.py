@@ -16,12 +16,15 @@ How TRL treats the dataset (why it works unchanged): a pre-tokenized dataset wit
 dropped. Set ``max_length=None`` (or >= ``CodeBlockConfig.max_seq_length``): CodeBlock already truncated consistently.
 ``packing=True`` (BFD, padding-free) keeps the labels and resets position ids per sample.
 
-``CodeBlockSFTTrainer(..., codeblock_sparse_loss=False)`` uses TRL's own (dense) loss; both log
+``CodeBlockSFTTrainer(..., codeblock_sparse_loss=False)`` uses TRL's own loss (``SFTConfig.loss_type``); both log
 ``codeblock/supervised_fraction``. ``codeblock_loss_reduction`` (``CodeBlockConfig.loss_reduction``) picks how the loss
 is normalised under gradient accumulation: ``mean_supervised`` (per micro-batch, method.md's default) or
-``mean_global``/``sum`` (over the whole accumulated batch, transformers' ``num_items_in_batch``). On TRL >= 1.16 with
-CUDA+Triton TRL's fused LM head is also sparse; on CPU and on TRL 1.14 only the CodeBlock path avoids the full
-``[B, T, V]`` logits.
+``mean_global``/``sum`` (over the whole accumulated batch, transformers' ``num_items_in_batch``). TRL's own loss is not
+dense by default either: since TRL 1.14 ``loss_type="chunked_nll"`` (the default) also skips the LM head on ignored
+positions (on CPU too), so on TRL both avoid the full ``[B, T, V]`` logits; ``loss_type="nll"`` is the dense one.
+``eval/perf/bench_training.py`` measures the three side by side (README, *Sparse loss*). Plain ``transformers.Trainer``
+and Axolotl's ``AxolotlTrainer`` (not an ``SFTTrainer``) have no such loss: there CodeBlock's sparse loss is the only
+one without the full logits on CPU.
 """
 
 from __future__ import annotations

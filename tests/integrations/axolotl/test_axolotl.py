@@ -4,6 +4,7 @@ hash sensitivity to codeblock_* knobs. The real CLI subprocess run lives in test
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -61,10 +62,13 @@ def load(cfg_path):
 
 
 def preprocess(cfg):
+    """What `axolotl preprocess` does: a plugin's load_datasets hook first, else Axolotl's own loader."""
     from axolotl.cli.args import PreprocessCliArgs
     from axolotl.common.datasets import load_datasets
+    from axolotl.integrations.base import PluginManager
 
-    return load_datasets(cfg=cfg, cli_args=PreprocessCliArgs())
+    return PluginManager.get_instance().load_datasets(cfg, preprocess=True) or load_datasets(
+        cfg=cfg, cli_args=PreprocessCliArgs())
 
 
 def test_preprocess_and_train_labels_equal_codeblock_prepare(tiny_model_dir, chat_jsonl, tmp_path):
@@ -151,15 +155,117 @@ def test_strategy_without_plugin_is_an_error(tiny_model_dir, chat_jsonl, tmp_pat
         preprocess(cfg)
 
 
-def test_knobs_change_the_prepared_dataset_hash(tiny_model_dir, chat_jsonl, tmp_path):
+def _hash(cfg):
     from axolotl.utils.data.shared import generate_dataset_hash_from_config
 
-    hashes = []
-    for ratio in (0.1, 0.2):
+    from codeblock.integrations.axolotl.plugin import label_fingerprint_in_dataset_hash
+
+    with label_fingerprint_in_dataset_hash(cfg):
+        return generate_dataset_hash_from_config(cfg, cfg.datasets, "tok")
+
+
+def test_label_inputs_change_the_prepared_dataset_hash(tiny_model_dir, chat_jsonl, tmp_path, monkeypatch):
+    """Every input that changes the labels changes Axolotl's prepared-dataset hash: a codeblock_* knob, one left at its
+    default being set, the scoring model, base_model when it is the scorer, the reference model."""
+    import shutil
+
+    from axolotl.utils.data import shared
+
+    original = shared.DATASET_HASH_CONFIG_EXTRA_FIELDS
+    other = tmp_path / "other-model"  # same tokenizer, other weights: a different scorer
+    shutil.copytree(tiny_model_dir, other)
+    (other / "config.json").write_text((other / "config.json").read_text().replace('"rms_norm_eps": 1e-06',
+                                                                                      '"rms_norm_eps": 1e-05'))
+    variants = {
+        "base": {},
+        "budget": {"codeblock_budget_ratio": 0.1},
+        "default_knob_set": {"codeblock_nl_share": 0.5},
+        "scoring_model": {"codeblock_scoring_model": str(other)},
+        "reference": {"codeblock_utility_mode": "excess_gce", "codeblock_reference_model": str(tiny_model_dir)},
+        "reference2": {"codeblock_utility_mode": "excess_gce", "codeblock_reference_model": str(other)},
+    }
+    hashes = {}
+    for name, over in variants.items():
         _reset_plugins()
-        cfg = load(write(base_yaml(tiny_model_dir, chat_jsonl, tmp_path, codeblock_budget_ratio=ratio), tmp_path))
-        hashes.append(generate_dataset_hash_from_config(cfg, cfg.datasets, "tok"))
-    assert hashes[0] != hashes[1]
+        cfg = load(write(base_yaml(tiny_model_dir, chat_jsonl, tmp_path, **over), tmp_path))
+        assert shared.DATASET_HASH_CONFIG_EXTRA_FIELDS == original  # registering the plugin patches nothing
+        hashes[name] = _hash(cfg)
+        assert shared.DATASET_HASH_CONFIG_EXTRA_FIELDS == original  # the scoped extension is undone on exit
+    assert len(set(hashes.values())) == len(hashes), hashes
+    # base_model is the default scorer: other weights behind the same tokenizer give other labels
+    _reset_plugins()
+    cfg = load(write(base_yaml(other, chat_jsonl, tmp_path), tmp_path))
+    assert _hash(cfg) != hashes["base"]
+    # the extension is undone even when the load fails
+    from codeblock.integrations.axolotl.plugin import label_fingerprint_in_dataset_hash
+
+    with pytest.raises(RuntimeError, match="boom"):
+        with label_fingerprint_in_dataset_hash(cfg):
+            raise RuntimeError("boom")
+    assert shared.DATASET_HASH_CONFIG_EXTRA_FIELDS == original
+
+
+def test_preprocess_caches_per_label_fingerprint(tiny_model_dir, chat_jsonl, tmp_path):
+    """Two budgets through the plugin's load_datasets hook (what `axolotl preprocess` calls): two cached datasets."""
+    for ratio in (0.1, 0.3):
+        _reset_plugins()
+        preprocess(load(write(base_yaml(tiny_model_dir, chat_jsonl, tmp_path, codeblock_budget_ratio=ratio),
+                              tmp_path)))
+    assert len([p for p in (tmp_path / "prepared").iterdir() if p.is_dir()]) == 2
+
+
+def test_scoring_model_with_another_tokenizer_is_refused(tiny_model_dir, chat_jsonl, tmp_path, smollm2_dir):
+    """The check `codeblock prepare` runs, run by the plugin before any model is loaded (one shared function)."""
+    with pytest.raises(Exception, match="different tokenizer"):
+        load(write(base_yaml(tiny_model_dir, chat_jsonl, tmp_path, codeblock_scoring_model=str(smollm2_dir)),
+                   tmp_path))
+
+
+def test_prepared_for_longer_rows_names_real_flags(tiny_model_dir, chat_jsonl, tmp_path):
+    import argparse
+
+    from codeblock.cli.prepare import add_arguments
+    from codeblock.integrations.axolotl.plugin import _check_prepared_matches
+
+    folder = tmp_path / "cb"
+    folder.mkdir()
+    (folder / "stats.json").write_text(json.dumps({"config": {"max_seq_length": 1024}}))
+    with pytest.raises(Exception, match="sequence_len=256") as err:
+        _check_prepared_matches(folder, {"sequence_len": 256})
+    flags = re.findall(r"codeblock prepare ((?:--[\w-]+ ?)+)", str(err.value))
+    assert flags
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    known = {s for a in parser._actions for s in a.option_strings}
+    for group in flags:
+        for flag in group.split():
+            assert flag in known, flag
+
+
+@pytest.mark.parametrize("packing", [False, True], ids=["padded", "sample_packing"])
+def test_logged_supervised_fraction_equals_labels(tiny_model_dir, chat_jsonl, tmp_path, packing):
+    """With sample_packing the multipack collator numbers attention_mask per packed sample (1, 2, 3, ...): the
+    logged fraction must count attended tokens, and equal the preprocessed labels' own fraction."""
+    from axolotl.train import train
+
+    raw = base_yaml(tiny_model_dir, chat_jsonl, tmp_path, sample_packing=packing, micro_batch_size=1 if packing else 2,
+                    logging_steps=1000, sequence_len=512)
+    raw.pop("max_steps")  # one epoch; the end-of-training log then carries the whole epoch's fraction
+    cfg = load(write(raw, tmp_path))
+    meta = preprocess(cfg)
+    rows = list(meta.train_dataset)
+    sup = sum(sum(v != -100 for v in r["labels"]) for r in rows)
+    tot = sum(len(r["input_ids"]) for r in rows)
+    _, _, trainer = train(cfg=cfg, dataset_meta=meta)
+    batches = list(trainer.get_train_dataloader())
+    if packing:
+        assert any(int(b["attention_mask"].max()) > 1 for b in batches)  # samples really were packed
+    seen_sup = sum(int((b["labels"] != -100).sum()) for b in batches)
+    seen_tok = sum(int((b["attention_mask"] != 0).sum()) for b in batches)
+    assert (seen_sup, seen_tok) == (sup, tot)
+    logs = [h for h in trainer.state.log_history if "codeblock/supervised_fraction" in h]
+    assert len(logs) == 1
+    assert logs[0]["codeblock/supervised_fraction"] == pytest.approx(sup / tot, abs=1e-6)
 
 
 def test_full_supervision_fraction_one_stops(tiny_model_dir, tmp_path):

@@ -101,11 +101,11 @@ class CodeBlockPlugin(BasePlugin):
                 # Axolotl's load_from_disk needs the save_to_disk folder itself.
                 ds["path"] = str(prep / "dataset")
                 _check_prepared_matches(prep, cfg)
-        from axolotl.utils.data import shared
-
-        extra = tuple(k for k in config_keys() if k not in shared.DATASET_HASH_CONFIG_EXTRA_FIELDS)
-        shared.DATASET_HASH_CONFIG_EXTRA_FIELDS = tuple(shared.DATASET_HASH_CONFIG_EXTRA_FIELDS) + extra
         self._resolve_models(cfg)
+        if any(ds.get("type") in CODEBLOCK_TYPES for ds in cb):
+            from codeblock.integrations.axolotl.strategy import axolotl_label_setup
+
+            axolotl_label_setup(cfg)  # the checks `codeblock prepare` runs, before any model is loaded
         _tune_cpu_malloc()
         LOG.info("CodeBlock plugin registered: %d CodeBlock dataset(s)", len(cb))
 
@@ -119,6 +119,17 @@ class CodeBlockPlugin(BasePlugin):
             if isinstance(value, str) and value in embedded:
                 cfg[key] = resolve_model(value, build=False)  # never download from a hook
                 LOG.info("CodeBlock: %s %r -> %s", key, value, cfg[key])
+
+    # ------------------------------------------------------------------ datasets
+    def load_datasets(self, cfg, preprocess: bool = False):
+        """Axolotl's own SFT loading, with CodeBlock's label fingerprint in the prepared-dataset hash (see
+        :func:`label_fingerprint_in_dataset_hash`). Declines (None) for RL configs."""
+        if cfg.get("rl") or not codeblock_datasets(cfg):
+            return None
+        from axolotl.common.datasets import load_datasets
+
+        with label_fingerprint_in_dataset_hash(cfg):
+            return load_datasets(cfg=cfg)
 
     # ------------------------------------------------------------------ trainer
     def get_trainer_cls(self, cfg):
@@ -151,17 +162,66 @@ def _tune_cpu_malloc() -> None:
 
 
 def _check_prepared_matches(prep: Path, cfg) -> None:
-    """Warn loudly (error) if the prepared data was built for another sequence length than Axolotl will use."""
+    """Error if the prepared data was built for a longer sequence length than Axolotl will use (shared check)."""
+    from codeblock.config import ConfigError
+    from codeblock.training.setup_checks import check_prepared_max_length
+
     try:
         stats = json.loads((prep / PREPARED_MARKER).read_text())
     except (OSError, ValueError) as exc:
         raise CodeBlockSetupError(f"cannot read {prep / PREPARED_MARKER}: {exc}") from exc
-    built = (stats.get("config") or {}).get("max_seq_length")
-    seq = cfg.get("sequence_len")
-    if built and seq and int(built) > int(seq):
-        raise CodeBlockSetupError(f"{prep} was prepared with max_seq_length={built} > sequence_len={seq}: Axolotl "
-                                  "would drop or split rows; re-run `codeblock prepare --max-seq-length` or raise "
-                                  "sequence_len")
+    try:
+        check_prepared_max_length((stats.get("config") or {}).get("max_seq_length"), cfg.get("sequence_len"),
+                                  where=str(prep), trainer_key="sequence_len")
+    except ConfigError as exc:
+        raise CodeBlockSetupError(str(exc)) from exc
+
+
+HASH_KEY = "codeblock_label_fingerprint"
+
+
+def dataset_label_fingerprint(cfg) -> str:
+    """Everything that changes the labels of this cfg's CodeBlock datasets: for ``type: codeblock`` the resolved
+    CodeBlockConfig (every ``codeblock_*`` key, defaults included), the scoring model (``base_model`` when it is the
+    scorer) and the reference model; for a ``codeblock prepare`` folder its stats.json (config, input hash, counts)."""
+    import hashlib
+
+    from codeblock.integrations.axolotl.strategy import axolotl_label_setup
+    from codeblock.training.setup_checks import label_fingerprint
+
+    parts = {}
+    if any(ds.get("type") in CODEBLOCK_TYPES for ds in codeblock_datasets(cfg)):
+        config, setup = axolotl_label_setup(cfg)
+        parts["raw"] = label_fingerprint(config, setup)
+    for ds in codeblock_datasets(cfg):
+        prep = prepared_dataset_dir(ds.get("path"))
+        if prep is not None:
+            parts[str(prep)] = hashlib.sha256((prep / PREPARED_MARKER).read_bytes()).hexdigest()
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+class label_fingerprint_in_dataset_hash:  # noqa: N801 (a context manager used like a function)
+    """Axolotl 0.21 has no plugin hook for the prepared-dataset hash: it hashes the cfg keys listed in
+    ``axolotl.utils.data.shared.DATASET_HASH_CONFIG_EXTRA_FIELDS``. Inside this block (the plugin's
+    ``load_datasets``) that tuple also lists :data:`HASH_KEY`, set on the cfg to :func:`dataset_label_fingerprint`;
+    on exit the tuple is restored, so nothing outlives the dataset load."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def __enter__(self):
+        from axolotl.utils.data import shared
+
+        self.cfg[HASH_KEY] = dataset_label_fingerprint(self.cfg)
+        self._saved = shared.DATASET_HASH_CONFIG_EXTRA_FIELDS
+        shared.DATASET_HASH_CONFIG_EXTRA_FIELDS = (*self._saved, HASH_KEY)
+        return self.cfg[HASH_KEY]
+
+    def __exit__(self, *exc):
+        from axolotl.utils.data import shared
+
+        shared.DATASET_HASH_CONFIG_EXTRA_FIELDS = self._saved
+        return False
 
 
 _TRAINER_CACHE: dict = {}

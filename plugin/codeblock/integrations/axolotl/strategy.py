@@ -61,37 +61,38 @@ def _make_strategy(tokenizer, cfg, ds_cfg):
     return CodeBlockDatasetStrategy()
 
 
-def _scorer_for(cfg, config, tokenizer):
-    from codeblock.scoring.scorer import Scorer
+def axolotl_label_setup(cfg, config=None):
+    """The shared setup checks (:func:`codeblock.training.setup_checks.label_setup`) for an Axolotl cfg: the scoring
+    model defaults to ``base_model`` and must share the trained model's tokenizer (``tokenizer_config`` if set)."""
+    from codeblock.config import ConfigError
+    from codeblock.integrations.axolotl.args import codeblock_config_from_cfg
+    from codeblock.training.setup_checks import label_setup
 
-    name = config.scoring_model or cfg.get("base_model")
-    if not name:
-        raise CodeBlockSetupError("no scoring model: set codeblock_scoring_model or base_model")
-    return Scorer(name, cache_dir=cfg.get("codeblock_score_cache_dir"), batch_size=config.scoring_batch_size,
-                  progress=True)
+    config = config or codeblock_config_from_cfg(cfg)
+    try:
+        return config, label_setup(config, model=cfg.get("tokenizer_config") or cfg.get("base_model"))
+    except ConfigError as exc:
+        raise CodeBlockSetupError(f"CodeBlock: {exc}") from exc
 
 
 def build_axolotl_dataset(dataset, tokenizer, cfg):
     """Raw HF dataset -> tokenized CodeBlock dataset (input_ids, attention_mask, labels)."""
     from datasets import Dataset
 
-    from codeblock.integrations.axolotl.args import codeblock_config_from_cfg
-
-    config = codeblock_config_from_cfg(cfg)
+    config, setup = axolotl_label_setup(cfg)
     rows = [dict(r) for r in dataset]
     supervision = config.supervision
     from codeblock.prepare.pipeline import prepare_dataset
+    from codeblock.scoring.scorer import Scorer
 
     # Every policy (full included) goes through the one pipeline, so an Axolotl arm supervises exactly what
-    # `codeblock prepare` and the TRL helper would (same pair selection, rendering, EOS policy).
+    # `codeblock prepare` and the TRL helper would (same checks, pair selection, rendering, EOS policy).
+    cache = cfg.get("codeblock_score_cache_dir")
+    scorer = Scorer(setup.scoring_model, cache_dir=cache, batch_size=config.scoring_batch_size, progress=True)
     reference = None
-    if config.reference_model and (supervision == "excess_tokens" or config.utility_mode.startswith("excess")):
-        from codeblock.scoring.scorer import Scorer
-
-        reference = Scorer(config.reference_model, cache_dir=cfg.get("codeblock_score_cache_dir"),
-                           batch_size=config.scoring_batch_size, progress=True)
-    prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=_scorer_for(cfg, config, tokenizer), config=config,
-                               reference_scorer=reference)
+    if setup.reference_model:
+        reference = Scorer(setup.reference_model, cache_dir=cache, batch_size=config.scoring_batch_size, progress=True)
+    prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=scorer, config=config, reference_scorer=reference)
     out = [{k: list(r[k]) for k in ("input_ids", "attention_mask", "labels")} for r in prepared.rows]
     stats = prepared.stats
     check_supervised_fraction(out, where=f"CodeBlock ({supervision}) preprocessing")
