@@ -33,6 +33,28 @@ def leftovers(sandbox):
     return lambda: leftover_processes(sandbox)
 
 
+def _uid_taken_by_another_harness(uid: int) -> bool:
+    """A released uid may be handed to another harness running at the same time (the pool is shared through lock
+    files): its processes are that harness's, not survivors of ours."""
+    import fcntl
+
+    from codeblock_eval.execution.sandbox_host import UID_LOCK_DIR
+
+    try:
+        fd = os.open(UID_LOCK_DIR / f"{uid}.lock", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def leftover_processes(sandbox) -> list[int]:
     """Live processes that carry one of the sandbox's run markers or run under one of its uids."""
     markers = [f"CODEBLOCK_SANDBOX_ID={i}".encode() for i in sandbox.started_ids]
@@ -46,7 +68,7 @@ def leftover_processes(sandbox) -> list[int]:
                 state = f.read().rsplit(b")", 1)[1].split()[0]
             if state in (b"Z", b"X"):
                 continue
-            if st_uid in sandbox.used_uids:
+            if st_uid in sandbox.used_uids and not _uid_taken_by_another_harness(st_uid):
                 found.append(int(name))
                 continue
             with open(f"/proc/{name}/environ", "rb") as f:
