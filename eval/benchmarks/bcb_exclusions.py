@@ -68,7 +68,7 @@ def classify_exclusion(verdict: str, code: str = "", test: str = "") -> tuple[st
     status, _, evidence = verdict.partition(":")
     evidence = evidence.strip()
     if status == "timeout":
-        return "timeout", evidence[:120]
+        return "timeout", evidence.replace(" after ? tests", "")[:120]  # "?": written by an earlier version
     if status == "flaky":
         return "flaky", _exception_line(evidence)
     # Order matters: an import error is the root cause even when a network error follows in another test.

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from codeblock_eval.benchmarks.bcb_exclusions import classify_exclusion, exclusion_breakdown, summary_line
@@ -29,7 +29,7 @@ from codeblock_eval.execution.sandbox import Limits
 
 TIMEOUT_PER_TASK = 240.0
 MEMORY_MB = 8192
-SWEEP_CHUNK = 40  # reference verdicts are saved after every chunk
+SWEEP_CHUNK = 20  # reference verdicts are saved after every SWEEP_CHUNK tasks
 SANDBOX_VIEW_VERSION = 2  # bump when the sandbox's filesystem/process view changes
 VERDICT_FORMAT = 2  # bump when what the cache keeps per task changes (2: evidence for the exclusion cause)
 
@@ -40,13 +40,19 @@ def _verdict_text(verdict: Verdict) -> str:
         return "pass"
     d = verdict.details
     if verdict.status == "timeout":
-        return f"timeout: suite ran past its limit after {d.get('tests_run', '?')} tests"
+        ran = f" after {d['tests_run']} tests" if d.get("tests_run") is not None else ""
+        return f"timeout: suite ran past its limit{ran}"
     parts = [str(d["error"])] if d.get("error") else []
     parts += [f"{test_id}: {tb[-400:]}" for test_id, tb in (d.get("failed") or [])[:3]]
     if not parts:
         parts = [str(d.get("reason") or ""), str(d.get("stderr") or "")[-400:]]
     n_failed = f" ({d['n_failed']} tests failed)" if d.get("n_failed") else ""
     return f"{verdict.status}{n_failed}: " + " || ".join(p for p in parts if p)[:1500]
+
+
+def _in_completion_order(problems: list[Problem], futures: list):
+    by_future = dict(zip(futures, problems))
+    return ((by_future[f], f) for f in as_completed(futures))
 
 
 def _save(path: Path, known: dict) -> None:
@@ -123,13 +129,14 @@ class BigCodeBench(Benchmark):
         with self._lock:
             known = json.loads(path.read_text()) if path.exists() else {}
             todo = [p for p in problems if p.task_id not in known]
-            # The full sweep takes tens of minutes: persist every chunk so an interrupted sweep resumes.
-            for start in range(0, len(todo), SWEEP_CHUNK):
-                chunk = todo[start:start + SWEEP_CHUNK]
-                with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-                    known.update(pool.map(lambda p: (p.task_id, self._reference_verdict(p, sandbox, timeout_scale)),
-                                          chunk))
-                _save(path, known)
+            # The full sweep takes tens of minutes: persist every SWEEP_CHUNK verdicts so an interrupted sweep resumes.
+            # No barrier between chunks: one slow task (up to the 240 s limit) never idles the other workers.
+            with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+                futures = [pool.submit(self._reference_verdict, p, sandbox, timeout_scale) for p in todo]
+                for n_done, (problem, future) in enumerate(_in_completion_order(todo, futures), start=1):
+                    known[problem.task_id] = future.result()
+                    if n_done % SWEEP_CHUNK == 0 or n_done == len(todo):
+                        _save(path, known)
         excluded = {p.task_id: known[p.task_id] for p in problems if known[p.task_id] != "pass"}
         sources = {p.task_id: (self.reference_program(p), p.extra["test"]) for p in problems if p.task_id in excluded}
         breakdown = exclusion_breakdown(excluded, len(problems), sources)

@@ -5,7 +5,7 @@
 This is the ground-truth check of the bigcodebench benchmark: tasks whose reference fails here (missing libraries of
 the official Python 3.10 pins, no network in the sandbox, ...) are excluded from scoring and listed in every
 results.json. The verdicts are cached (keyed by dataset hash, Python version and installed distributions) and saved
-every 40 tasks, so an interrupted sweep resumes, and later evaluations reuse them.
+every 20 tasks, so an interrupted sweep resumes, and later evaluations reuse them.
 """
 
 from __future__ import annotations
