@@ -99,7 +99,7 @@ def _unmocked_network_call(code: str, test: str) -> str | None:
 
 
 def _resource_name(evidence: str) -> str | None:
-    match = re.search(r"Resource (?:\x1b\[93m)?(\w+)", evidence)
+    match = re.search(r"Resource (?:\x1b\[93m)?'?(\w+)", evidence)
     return f"nltk:{match.group(1)}" if match else None
 
 
