@@ -58,6 +58,10 @@ def _needs_tensorflow_missing():
     (HTTP_DOWN, "needs_network", "requests.exceptions.ConnectionError"),
     ("fail: TesseractNotFoundError: tesseract is not installed or it's not in your PATH", "missing_program",
      "TesseractNotFoundError"),
+    ("fail (2 tests failed): t: FileNotFoundError: [Errno 2] No such file or directory: 'python'\n",
+     "missing_program", "python (not on the sandbox's PATH)"),
+    ("fail: FileNotFoundError: [Errno 2] No such file or directory: 'data.csv'", "reference_fails",
+     "FileNotFoundError: [Errno 2] No such file or directory: 'data.csv'"),
     ("timeout: suite ran past its limit after 3 tests", "timeout", "suite ran past its limit after 3 tests"),
     ("flaky: " + PANDAS_API, "flaky", "AttributeError: 'DataFrame' object has no attribute 'applymap'"),
     (PANDAS_API, "reference_fails", "AttributeError: 'DataFrame' object has no attribute 'applymap'"),
@@ -77,6 +81,18 @@ def test_unmocked_network_call_in_the_code_explains_a_plain_assertion_failure():
     assert classify_exclusion(verdict, code, other_mock)[0] == "needs_network"
     mocked = "@patch('socket.gethostbyaddr')\nclass TestCases: ..."
     assert classify_exclusion(verdict, code, mocked)[0] == "reference_fails"
+
+
+def test_a_reference_running_python_as_a_command_is_traced_to_the_sandbox_path():
+    import shutil
+
+    from codeblock_eval.execution.sandbox import BASE_PATH
+
+    verdict = "fail (1 tests failed): t: AssertionError: 'Script execution failed!' != 'Script executed successfully!'"
+    code = "import subprocess\ndef task_func(p):\n    return subprocess.call(['python', p])\n"
+    expected = ("reference_fails" if shutil.which("python", path=BASE_PATH)
+                else "missing_program")
+    assert classify_exclusion(verdict, code)[0] == expected
 
 
 def test_breakdown_counts_names_libraries_and_orders_tasks():
