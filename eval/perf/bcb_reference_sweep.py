@@ -1,10 +1,13 @@
 """Run every BigCodeBench reference solution once in our sandbox and report which fail in this environment.
 
-    nice -n 10 .venv/bin/python eval/perf/bcb_reference_sweep.py --parallel 2 --out runs/bcb_reference_sweep.json
+    nice -n 10 .venv/bin/python eval/perf/bcb_reference_sweep.py --parallel 4 --out runs/bcb_sweep_full.json
 
-This is the ground-truth check of the bigcodebench benchmark: tasks whose reference fails here (missing libraries of
-the official Python 3.10 pins, no network in the sandbox, ...) are excluded from scoring and listed in every
-results.json. The verdicts are cached (keyed by dataset hash, Python version and installed distributions) and saved
+This is the ground-truth check of the bigcodebench benchmark: tasks whose reference fails here are excluded from
+scoring and listed in every results.json, each with its cause (library not installed, needs network, needs data
+downloads, external program missing, timeout, flaky, reference fails for another reason; see
+``codeblock_eval.benchmarks.bcb_exclusions``). It prints one summary line and writes counts per cause, the missing
+libraries and every excluded task's cause, detail and recorded failure to ``--out``. Install ``.[bigcodebench]``
+first for the task libraries. The verdicts are cached (keyed by dataset hash, Python version and installed distributions) and saved
 every 20 tasks, so an interrupted sweep resumes, and later evaluations reuse them.
 """
 
