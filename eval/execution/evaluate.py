@@ -93,6 +93,8 @@ def evaluate_samples(benchmark: Benchmark, problems: list[Problem], samples: lis
     used = [by_id[t] for t in task_ids]
     state = benchmark.prepare(used, sandbox, parallel=parallel, timeout_scale=timeout_scale)
     excluded: dict[str, str] = dict(state.get("excluded") or {})
+    if state.get("exclusion_summary"):  # why tasks are missing, before any sample runs
+        print(state["exclusion_summary"], file=sys.stderr, flush=True)
 
     progress_path = out_dir / PROGRESS_FILE
     done = _load_progress(progress_path) if resume else {}
@@ -160,7 +162,7 @@ def evaluate_samples(benchmark: Benchmark, problems: list[Problem], samples: lis
             f.write(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n")
     if n_resumed:
         notes.append(f"resumed: {n_resumed} verdicts reused from an earlier run in this folder")
-    return summarize(benchmark, results, excluded, notes, sandbox)
+    return summarize(benchmark, results, excluded, notes, sandbox, exclusions=state.get("exclusions"))
 
 
 def _sample_key(sample: dict, idx: int) -> str:
@@ -182,7 +184,8 @@ def _load_progress(path: Path) -> dict:
     return out
 
 
-def summarize(benchmark: Benchmark, results: list[dict], excluded: dict, notes: list[str], sandbox: Sandbox) -> dict:
+def summarize(benchmark: Benchmark, results: list[dict], excluded: dict, notes: list[str], sandbox: Sandbox, *,
+              exclusions: dict | None = None) -> dict:
     per_task: dict[str, list[dict]] = defaultdict(list)
     for r in results:
         if r["status"] != "excluded":
@@ -207,6 +210,8 @@ def summarize(benchmark: Benchmark, results: list[dict], excluded: dict, notes: 
         "trust": trust,
         "trust_means": TRUST_LEVELS.get(trust, ""),
     }
+    if exclusions is not None:  # per-cause counts and each excluded task's cause (BigCodeBench)
+        summary["excluded_by_cause"] = exclusions
     for k in (10, 100):
         value = mean_pass_at_k(counts, k)
         if value is not None:

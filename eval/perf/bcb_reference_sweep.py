@@ -1,17 +1,19 @@
 """Run every BigCodeBench reference solution once in our sandbox and report which fail in this environment.
 
-    nice -n 10 .venv/bin/python eval/perf/bcb_reference_sweep.py --parallel 2 --out runs/bcb_reference_sweep.json
+    nice -n 10 .venv/bin/python eval/perf/bcb_reference_sweep.py --parallel 4 --out runs/bcb_sweep_full.json
 
-This is the ground-truth check of the bigcodebench benchmark: tasks whose reference fails here (missing libraries of
-the official Python 3.10 pins, no network in the sandbox, ...) are excluded from scoring and listed in every
-results.json. The verdicts are cached (keyed by dataset hash, Python version and installed distributions) and saved
-every 40 tasks, so an interrupted sweep resumes, and later evaluations reuse them.
+This is the ground-truth check of the bigcodebench benchmark: tasks whose reference fails here are excluded from
+scoring and listed in every results.json, each with its cause (library not installed, needs network, needs data
+downloads, external program missing, timeout, flaky, reference fails for another reason; see
+``codeblock_eval.benchmarks.bcb_exclusions``). It prints one summary line and writes counts per cause, the missing
+libraries and every excluded task's cause, detail and recorded failure to ``--out``. Install ``.[bigcodebench]``
+first for the task libraries. The verdicts are cached (keyed by dataset hash, Python version and installed distributions) and saved
+every 20 tasks, so an interrupted sweep resumes, and later evaluations reuse them.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import sys
 import time
@@ -26,26 +28,33 @@ def main(argv=None) -> int:
     p.add_argument("--data_dir", default=None, help="data mirror (default: $CODEBLOCK_DATA_DIR)")
     p.add_argument("--parallel", type=int, default=2)
     p.add_argument("--limit", type=int, default=None, help="only the first N tasks")
+    p.add_argument("--start", type=int, default=0, help="skip the first N tasks (sweep a slice)")
     p.add_argument("--timeout_scale", type=float, default=1.0)
     p.add_argument("--out", default=None, help="write the summary JSON here")
     args = p.parse_args(argv)
 
+    from codeblock_eval.benchmarks.bigcodebench import environment_fingerprint
     from codeblock_eval.benchmarks.registry import get_benchmark
     from codeblock_eval.execution.sandbox import Sandbox
 
     bench = get_benchmark("bigcodebench")
-    problems = bench.load_problems(Path(args.data_dir) if args.data_dir else None)[: args.limit]
+    problems = bench.load_problems(Path(args.data_dir) if args.data_dir else None)[args.start:][: args.limit]
     t0 = time.perf_counter()
     state = bench.prepare(problems, Sandbox(getattr(bench, "limits", None)),
                           parallel=args.parallel, timeout_scale=args.timeout_scale)
     wall = time.perf_counter() - t0
-    excluded = state["excluded"]
-    kinds = collections.Counter(reason.split(":", 1)[0] for reason in excluded.values())
-    summary = {"n_tasks": len(problems), "n_reference_pass": len(problems) - len(excluded),
-               "n_excluded": len(excluded), "excluded_by_status": dict(kinds), "wall_s": round(wall, 1),
-               "reference_cache": state["reference_cache"], "excluded": excluded}
+    breakdown = state["exclusions"]
+    summary = {"n_tasks": len(problems), "n_reference_pass": len(problems) - breakdown["n_excluded"],
+               "n_excluded": breakdown["n_excluded"],
+               "excluded_percent": round(100.0 * breakdown["n_excluded"] / max(len(problems), 1), 2),
+               "excluded_by_cause": breakdown["by_cause"], "missing_libraries": breakdown["missing_libraries"],
+               "wall_s": round(wall, 1), "reference_cache": state["reference_cache"],
+               "environment_fingerprint": environment_fingerprint(), "parallel": args.parallel,
+               "excluded": {t: {**c, "verdict": state["excluded"][t]} for t, c in breakdown["tasks"].items()}}
     print(json.dumps({k: v for k, v in summary.items() if k != "excluded"}, indent=2))
+    print(state["exclusion_summary"])
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return 0
 
