@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-selection-text", "--no_selection_text", dest="selection_text", action="store_false",
                         help="leave the rendered text out of selection.jsonl (spans and scores only; for results that are "
                              "committed without copying the training data; `codeblock inspect` then has no text to show)")
+    parser.add_argument("--num_workers", "--num-workers", type=int, default=1,
+                        help="score with N processes on this machine (one per GPU when GPUs are there); the output is "
+                             "byte-identical to 1. Under `accelerate launch` the launcher's process count is used")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
 
 
@@ -113,33 +116,69 @@ def load_tokenizer(model: str):
     return AutoTokenizer.from_pretrained(resolve_model(model))
 
 
+def build_scorers(model: str, config: CodeBlockConfig, tokenizer, *, score_cache="default", device=None,
+                  progress=True, check_tokenizer=True):
+    """(label setup, scorer, reference scorer or None): the models every prepare process builds the same way."""
+    from codeblock.scoring.scorer import Scorer, default_score_cache_dir
+    from codeblock.training.setup_checks import label_setup
+
+    setup = label_setup(config, model=model, tokenizer=tokenizer, check_tokenizer=check_tokenizer)  # shared with Axolotl
+    cache = None if score_cache in (None, "none") else (default_score_cache_dir() if score_cache == "default" else score_cache)
+    scorer = Scorer(setup.scoring_model, batch_size=config.scoring_batch_size, cache_dir=cache, device=device,
+                    progress=progress)
+    reference = None
+    if setup.reference_model:  # excess_* utilities and supervision=excess_tokens
+        reference = Scorer(setup.reference_model, batch_size=config.scoring_batch_size, device=device, progress=progress)
+    return setup, scorer, reference
+
+
 def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=None, score_cache="default",
-                device=None, progress=True, scorer=None, tokenizer=None, selection_text: bool = True) -> dict:
-    """Library form of the command (used by the CLI, the demo and benchmarks). Returns stats."""
+                device=None, progress=True, scorer=None, tokenizer=None, selection_text: bool = True,
+                group=None) -> dict:
+    """Library form of the command (used by the CLI, the demo and benchmarks). Returns stats.
+
+    ``group``: a connected :class:`codeblock.prepare.parallel.WorkerGroup` (rank 0) to split the scoring over.
+    """
     from codeblock.prepare.pipeline import prepare_dataset
     from codeblock.training.setup_checks import label_setup
 
     rows, read_skips, digest = load_rows(data, limit=limit)
     tokenizer = tokenizer or load_tokenizer(model)
-    setup = label_setup(config, model=model, tokenizer=tokenizer, check_tokenizer=scorer is None)  # shared with Axolotl
-    scoring_name = setup.scoring_model
-    if scorer is None:
-        from codeblock.scoring.scorer import Scorer, default_score_cache_dir
-
-        cache = None if score_cache in (None, "none") else (default_score_cache_dir() if score_cache == "default" else score_cache)
-        scorer = Scorer(scoring_name, batch_size=config.scoring_batch_size, cache_dir=cache, device=device, progress=progress)
     reference = None
-    if setup.reference_model:  # excess_* utilities and supervision=excess_tokens
-        from codeblock.scoring.scorer import Scorer
+    if scorer is None:
+        setup, scorer, reference = build_scorers(model, config, tokenizer, score_cache=score_cache, device=device,
+                                                 progress=progress and group is None)
+    else:
+        setup = label_setup(config, model=model, tokenizer=tokenizer, check_tokenizer=False)
+    local = {"main": scorer, "reference": reference}
+    if group is not None:
+        from codeblock.prepare import parallel
 
-        reference = Scorer(setup.reference_model, batch_size=config.scoring_batch_size, device=device, progress=progress)
-    prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=scorer, config=config, progress=progress,
-                               reference_scorer=reference, read_skips=read_skips, keep_render=selection_text)
+        scorer = parallel.ShardedScorer(scorer, group, "main", progress)
+        reference = reference and parallel.ShardedScorer(reference, group, "reference", progress)
+    ok = False
+    try:
+        prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=scorer, config=config, progress=progress,
+                                   reference_scorer=reference, read_skips=read_skips, keep_render=selection_text)
+        ok = True
+    finally:
+        if group is not None:
+            try:
+                workers = parallel.finish(group, local)
+            except Exception:
+                parallel.abort(group)
+                if ok:
+                    raise
+    forward, cached = getattr(scorer, "n_forward_rows", None), getattr(scorer, "n_cached_rows", None)
+    if group is not None:
+        forward, cached = sum(workers["forward_rows_by_rank"]), sum(workers["cached_rows_by_rank"])
     extra = {"input": {"path": str(data) if isinstance(data, (str, Path)) else None, "sha256": digest, "limit": limit},
-             "model": model, "scoring_model": scoring_name,
+             "model": model, "scoring_model": setup.scoring_model,
              # rows run through the scoring model vs served by the score cache (a resumed or packed run shows 0 here)
-             "scoring": {"forward_rows": getattr(scorer, "n_forward_rows", None),
-                         "cached_rows": getattr(scorer, "n_cached_rows", None)}}
+             "scoring": {"forward_rows": forward, "cached_rows": cached,
+                         "cache_hit_rate": round(cached / (forward + cached), 4) if forward is not None and cached
+                         is not None and forward + cached else None,
+                         "workers": group.world if group is not None else 1}}
     return write_outputs(out_dir, prepared, config=config, extra_stats=extra,
                          data_path=data if isinstance(data, (str, Path)) else None)
 
@@ -173,22 +212,49 @@ def print_summary(stats: dict, out_dir) -> None:
     Console(stderr=True).print(table)
 
 
+def worker_argv(args: argparse.Namespace) -> list[str]:
+    """The flags a scoring worker needs to build the same scorers as rank 0 (it reads no data)."""
+    argv = ["--data", args.data, "--model", args.model, "--out", args.out, "--quiet"]
+    for flag, name in (("--config", "config"), ("--scoring-model", "scoring_model"), ("--score-cache", "score_cache"),
+                       ("--device", "device"), ("--supervision", "supervision"), ("--seed", "seed")):
+        if getattr(args, name, None) is not None:
+            argv += [flag, str(getattr(args, name))]
+    return argv
+
+
 def run(args: argparse.Namespace) -> int:
     from codeblock.labels.render import RenderError
     from codeblock.models import ModelResolutionError
+    from codeblock.prepare import parallel
 
+    group = None
     try:
         config = resolve_config(args)
         if args.limit is not None and args.limit < 1:
             raise ConfigError("--limit must be >= 1")
+        if args.num_workers < 1:
+            raise ConfigError("--num_workers must be >= 1")
         if not Path(args.data).exists():
             raise DataError(f"--data {args.data}: no such file or folder")
         if args.quiet:
             os.environ.setdefault("TQDM_DISABLE", "1")
+        group = parallel.launched_group()  # accelerate launch / torchrun set WORLD_SIZE
+        if group is None and args.num_workers > 1:
+            group = parallel.start_workers(args.num_workers, worker_argv(args), Path(args.out) / "workers")
+        if group is not None:
+            parallel.connect(group)
+            if not group.is_main:
+                _, scorer, reference = build_scorers(args.model, config, load_tokenizer(args.model),
+                                                     score_cache=args.score_cache or "default",
+                                                     device=group.device(args.device), progress=False)
+                return parallel.serve(group, {"main": scorer, "reference": reference})
         stats = run_prepare(args.data, args.model, args.out, config, limit=args.limit,
-                            score_cache=args.score_cache or "default", device=args.device, progress=not args.quiet,
-                            selection_text=args.selection_text)
+                            score_cache=args.score_cache or "default",
+                            device=group.device(args.device) if group else args.device, progress=not args.quiet,
+                            selection_text=args.selection_text, group=group)
     except (ConfigError, DataError, RenderError, ModelResolutionError) as exc:
+        if group is not None:
+            parallel.abort(group)
         print(f"codeblock prepare: error: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
