@@ -178,7 +178,8 @@ def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=Non
              "scoring": {"forward_rows": forward, "cached_rows": cached,
                          "cache_hit_rate": round(cached / (forward + cached), 4) if forward is not None and cached
                          is not None and forward + cached else None,
-                         "workers": group.world if group is not None else 1}}
+                         "workers": group.world if group is not None else 1,
+                         **({"forward_rows_by_rank": workers["forward_rows_by_rank"]} if group is not None else {})}}
     return write_outputs(out_dir, prepared, config=config, extra_stats=extra,
                          data_path=data if isinstance(data, (str, Path)) else None)
 
