@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 from codeblock.config import CodeBlockConfig, ConfigError
@@ -43,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-selection-text", "--no_selection_text", dest="selection_text", action="store_false",
                         help="leave the rendered text out of selection.jsonl (spans and scores only; for results that are "
                              "committed without copying the training data; `codeblock inspect` then has no text to show)")
+    parser.add_argument("--decontaminate", nargs="?", const="all", metavar="BENCHMARKS",
+                        help="drop rows overlapping benchmarks before scoring: all (the flag alone), none, or a comma "
+                             "list (humaneval,humanevalplus,mbpp,mbppplus,bigcodebench,multipl-e). Default auto: all "
+                             "six when the benchmark mirror ($CODEBLOCK_DATA_DIR) is found. Report: decontaminate_report.jsonl")
+    parser.add_argument("--scan-secrets", "--scan_secrets", dest="scan_secrets", choices=("off", "report", "redact", "drop"),
+                        help="credentials in rows before scoring (default redact; report keeps rows). "
+                             "Report: secrets_report.jsonl")
     parser.add_argument("--num_workers", "--num-workers", type=int, default=1,
                         help="score with N processes on this machine (one per GPU when GPUs are there); the output is "
                              "byte-identical to 1. Under `accelerate launch` the launcher's process count is used")
@@ -58,6 +66,8 @@ def resolve_config(args: argparse.Namespace) -> CodeBlockConfig:
         "pair_keep_ratio": getattr(args, "keep_ratio", None),
         "seed": getattr(args, "seed", None),
         "scoring_model": getattr(args, "scoring_model", None),
+        "decontaminate": getattr(args, "decontaminate", None),
+        "scan_secrets": getattr(args, "scan_secrets", None),
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return CodeBlockConfig.from_dict({**config.to_dict(), **overrides}) if overrides else config
@@ -76,10 +86,18 @@ def library_versions(extra: tuple[str, ...] = ()) -> dict:
     return out
 
 
-def write_outputs(out_dir: str | Path, prepared, *, config: CodeBlockConfig, extra_stats: dict, data_path=None) -> dict:
-    """Write dataset/, train.jsonl, selection.jsonl, stats.json, config.yaml (+ manifest.json). Returns stats."""
+def write_outputs(out_dir: str | Path, prepared, *, config: CodeBlockConfig, extra_stats: dict, data_path=None,
+                  reports: dict | None = None) -> dict:
+    """Write dataset/, train.jsonl, selection.jsonl, stats.json, config.yaml, the hygiene reports (+ manifest.json).
+    Returns stats."""
+    from codeblock.prepare.hygiene_stage import REPORT_FILES
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for step, records in (reports or {}).items():  # same records as `codeblock decontaminate` / `scan-secrets`
+        with open(out / REPORT_FILES[step], "w", encoding="utf-8") as fh:
+            for rec in sorted(records, key=lambda r: (r["row"], r.get("reason", ""))):
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     with open(out / "train.jsonl", "w", encoding="utf-8") as fh:
         for row in prepared.rows:
             fh.write(json.dumps(row, separators=(",", ":")) + "\n")
@@ -103,8 +121,11 @@ def write_outputs(out_dir: str | Path, prepared, *, config: CodeBlockConfig, ext
     except ImportError:  # manifest module ships with the hygiene area; the stats already carry hashes and versions
         return stats
     inputs = {"data": data_path} if data_path and Path(data_path).exists() else {}
+    hygiene = {step: {k: v for k, v in st.items() if k in ("enabled", "why", "policy", "benchmarks", "n_contaminated",
+                                                           "rows_by_benchmark", "n_rows_with_secrets", "rows_by_action")}
+               for step, st in (stats.get("hygiene") or {}).items()}
     write_manifest(out, config=config.to_dict(), seeds={"seed": config.seed}, inputs=inputs,
-                   extra={"stage": "prepare", "supervised_fraction": stats.get("supervised_fraction")})
+                   extra={"stage": "prepare", "supervised_fraction": stats.get("supervised_fraction"), "hygiene": hygiene})
     return stats
 
 
@@ -139,10 +160,16 @@ def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=Non
 
     ``group``: a connected :class:`codeblock.prepare.parallel.WorkerGroup` (rank 0) to split the scoring over.
     """
+    from codeblock.prepare.hygiene_stage import apply_hygiene
     from codeblock.prepare.pipeline import prepare_dataset
     from codeblock.training.setup_checks import label_setup
 
+    t0 = time.perf_counter()
     rows, read_skips, digest = load_rows(data, limit=limit)
+    t1 = time.perf_counter()
+    rows, hygiene = apply_hygiene(rows, config, read_skips, progress=progress)  # before anything is scored
+    read_skips.merge(hygiene.skips)
+    t2 = time.perf_counter()
     tokenizer = tokenizer or load_tokenizer(model)
     reference = None
     if scorer is None:
@@ -180,8 +207,9 @@ def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=Non
                          is not None and forward + cached else None,
                          "workers": group.world if group is not None else 1,
                          **({"forward_rows_by_rank": workers["forward_rows_by_rank"]} if group is not None else {})}}
-    return write_outputs(out_dir, prepared, config=config, extra_stats=extra,
-                         data_path=data if isinstance(data, (str, Path)) else None)
+    prepared.stats["timings_s"] = {"read": round(t1 - t0, 4), "hygiene": round(t2 - t1, 4), **prepared.stats["timings_s"]}
+    return write_outputs(out_dir, prepared, config=config, extra_stats={**extra, "hygiene": hygiene.stats},
+                         data_path=data if isinstance(data, (str, Path)) else None, reports=hygiene.reports)
 
 
 def print_summary(stats: dict, out_dir) -> None:
