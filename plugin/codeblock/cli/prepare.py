@@ -235,7 +235,9 @@ def print_summary(stats: dict, out_dir) -> None:
         ("EOS supervised (apart from B)", stats["eos"]["supervised"]),
         ("selectable / items", f"{'n/a' if stats['items']['n_selectable'] is None else stats['items']['n_selectable']} / "
                                f"{stats['items']['n_items']}"),
-        ("time (s) by stage", ", ".join(f"{k}={v:.1f}" for k, v in stats["timings_s"].items())),
+        ("hygiene", _hygiene_line(stats.get("hygiene") or {})),
+        ("scoring rows: model / cache (hit rate), workers", _scoring_line(stats.get("scoring") or {})),
+        ("time (s) by stage, share", _time_line(stats["timings_s"])),
     ]:
         table.add_row(name, str(value))
     Console(stderr=True).print(table)
@@ -249,6 +251,29 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
         if getattr(args, name, None) is not None:
             argv += [flag, str(getattr(args, name))]
     return argv
+
+
+def _hygiene_line(h: dict) -> str:
+    d, s = h.get("decontaminate", {}), h.get("scan_secrets", {})
+    decon = f"contaminated={d.get('n_contaminated')}" if d.get("enabled") else f"decontaminate off ({d.get('why')})"
+    secrets = (f"secrets={s.get('n_rows_with_secrets')} ({s.get('policy')})" if s.get("enabled")
+               else "secrets scan off")
+    return f"{decon}; {secrets}" if h else "n/a"
+
+
+def _scoring_line(sc: dict) -> str:
+    if sc.get("forward_rows") is None:
+        return "n/a"
+    rate = sc.get("cache_hit_rate")
+    return (f"{sc['forward_rows']} / {sc['cached_rows']} ({'n/a' if rate is None else f'{rate:.0%}'}), "
+            f"{sc.get('workers', 1)}")
+
+
+def _time_line(timings: dict) -> str:
+    """Where the time went: every stage with its share of the total, largest first."""
+    total = sum(timings.values()) or 1.0
+    ranked = sorted(timings.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k}={v:.1f} ({v / total:.0%})" for k, v in ranked if v >= 0.05) or "0"
 
 
 def run(args: argparse.Namespace) -> int:
