@@ -3,11 +3,15 @@
     codeblock prepare --data data.jsonl.gz --model smollm2-135m-instruct --out runs/prep [--budget 0.019]
         [--pair-selector quality_longtail] [--keep-ratio 0.4] [--limit N] [--config cfg.yaml] [--seed 42]
         [--supervision codeblock|full|random_tokens|gce_tokens|excess_tokens|random_items]
+        [--decontaminate [BENCHMARKS]] [--scan-secrets off|report|redact|drop] [--num_workers N]
 
 Writes to ``--out``: ``dataset/`` (HF ``save_to_disk``), ``train.jsonl`` (input_ids, attention_mask, labels),
 ``selection.jsonl`` (per example: selected character spans with item ids and scores, NL tokens, all items),
 ``stats.json`` (supervision policy, counts, drops by reason, supervised fraction, budget, resolved config, versions,
-input sha256, stage timings), ``config.yaml`` and ``manifest.json``. The scoring model defaults to ``--model`` itself;
+input sha256, stage timings, hygiene counts, scoring rows and cache hit rate), ``config.yaml``, ``manifest.json`` and the
+hygiene reports (``decontaminate_report.jsonl``, ``secrets_report.jsonl``; :mod:`codeblock.prepare.hygiene_stage`).
+``--num_workers N`` or ``accelerate launch`` splits the scoring over processes with byte-identical output
+(:mod:`codeblock.prepare.parallel`). The scoring model defaults to ``--model`` itself;
 it is only run when the policy needs scores (``supervision: full`` / ``random_tokens`` load no model unless the pair
 selector needs IFD).
 """

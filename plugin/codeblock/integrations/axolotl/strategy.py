@@ -17,6 +17,11 @@ Loud by construction:
     datasets:
       - path: data/train.jsonl
         type: codeblock
+
+At scale, run the expensive part (scoring) data-parallel first and give Axolotl the prepared folder (no ``type``):
+``accelerate launch --num_processes 8 -m codeblock.cli prepare --data data/train.jsonl --model <base_model> --config
+codeblock.yaml --out out/prepared``, then ``- path: out/prepared/dataset``. ``codeblock_decontaminate`` and
+``codeblock_scan_secrets`` run here before any scoring, as in ``codeblock prepare``.
 """
 
 from __future__ import annotations
