@@ -100,3 +100,15 @@ def test_explicit_benchmarks_without_the_mirror_is_a_clear_error(tmp_path, rows,
         _run(tmp_path, rows[0], tiny_tokenizer, decontaminate="humaneval")
     stats, _ = _run(tmp_path, rows[0], tiny_tokenizer, decontaminate="auto", scan_secrets="off")
     assert stats["hygiene"]["decontaminate"]["enabled"] is False and "CODEBLOCK_DATA_DIR" in stats["hygiene"]["decontaminate"]["why"]
+
+
+def test_the_same_keys_reach_axolotl_and_yaml_configs():
+    from codeblock.config import ConfigError
+    from codeblock.integrations.axolotl.args import codeblock_config_from_cfg, config_keys
+
+    assert {"codeblock_decontaminate", "codeblock_scan_secrets"} <= set(config_keys())
+    cfg = codeblock_config_from_cfg({"codeblock_decontaminate": "humaneval,mbpp", "codeblock_scan_secrets": "drop"})
+    assert (cfg.decontaminate, cfg.scan_secrets) == ("humaneval,mbpp", "drop")
+    assert CodeBlockConfig().to_dict()["decontaminate"] == "auto" and CodeBlockConfig().scan_secrets == "redact"
+    with pytest.raises(ConfigError, match="scan_secrets"):
+        CodeBlockConfig.from_dict({"scan_secrets": "maybe"})

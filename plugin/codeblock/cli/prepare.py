@@ -31,7 +31,7 @@ from codeblock.data_io import DataError, load_rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="JSON/JSONL(.gz) file or datasets.save_to_disk folder")
+    parser.add_argument("--data", required=True, help="JSONL(.gz), JSON or Parquet file, or datasets.save_to_disk folder")
     parser.add_argument("--model", required=True, help="model being trained: embedded name (smollm2-135m-instruct), folder or hub id")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--budget", type=float, help="budget_ratio: supervised share of response tokens (default 0.019)")
