@@ -15,7 +15,8 @@ PURE_MODULES = [
     "codeblock.structure.python.facts", "codeblock.structure.python.defuse", "codeblock.structure.clike.items",
     "codeblock.structure.clike.walk", "codeblock.structure.clike.handlers",
     # later stages and foundations
-    "codeblock.selection.policies", "codeblock.prepare.report", "codeblock.training.cpu_memory",
+    "codeblock.selection.policies", "codeblock.prepare.report", "codeblock.prepare.hygiene_stage",
+    "codeblock.hygiene.row_reader", "codeblock.training.cpu_memory",
     "codeblock.training.supervised", "codeblock.integrations.axolotl.strategy", "codeblock.models",
     "codeblock.models.registry", "codeblock.models.resolve", "codeblock.models.load",
 ]

@@ -33,6 +33,7 @@ CHOICES: dict[str, tuple] = {
     "nl_unit": ("token", "word"),
     "loss_reduction": ("mean_supervised", "sum", "mean_global"),
     "template": ("auto", "chat", "plain"),
+    "scan_secrets": ("off", "report", "redact", "drop"),
 }
 
 
@@ -121,6 +122,10 @@ class CodeBlockConfig:
     input_field: str | None = _f(None, "Optional extra input column appended to the prompt (default auto: 'input').")
     response_field: str | None = _f(None, "Response column (None: auto-detect response/output/completion).")
     messages_field: str = _f("messages", "Chat column: a list of {role, content}; the last assistant turn is the response.")
+    # --- hygiene before scoring (codeblock.prepare.hygiene_stage; same detectors and reports as the hygiene commands)
+    decontaminate: str = _f("auto", "Drop rows overlapping benchmarks before scoring: auto (all six when the benchmark "
+                                    "mirror is found, else a warning), all, none, or a comma list (humaneval,mbpp,...).")
+    scan_secrets: str = _f("redact", "Credentials in rows before scoring: redact (default), drop, report (keep rows), off.")
     # --- misc
     seed: int = _f(42, "Seed for every random choice (pair sampling, kmeans, SVD).")
 
@@ -205,6 +210,8 @@ class CodeBlockConfig:
         for name in ("longtail_k", "max_item_tokens", "max_seq_length", "scoring_batch_size", "block_max_tokens"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
+        if not isinstance(self.decontaminate, str) or not self.decontaminate.strip():
+            raise ConfigError(f"decontaminate={self.decontaminate!r}: use auto, all, none or a comma list of benchmarks")
         if self.min_core_tokens < 0:
             raise ConfigError(f"min_core_tokens={self.min_core_tokens} must be >= 0")
         unknown = [lang for lang in self.code_languages if lang not in CODE_LANGUAGES]

@@ -1,8 +1,8 @@
 """Read instruction/response data in the common shapes and normalise it to `Example` records.
 
-Accepted files: ``.json`` (an array, or ``{"data": [...]}``), ``.jsonl``, ``.jsonl.gz`` / ``.json.gz``, and Hugging Face
-``datasets`` folders written by ``save_to_disk`` (a ``DatasetDict`` uses its ``train`` split); in memory: a list of
-dicts or a ``datasets.Dataset``. Row shapes (auto-detected, field names configurable):
+Accepted files (read by :mod:`codeblock.hygiene.row_reader`): ``.json`` (an array, or ``{"data": [...]}``),
+``.jsonl``, ``.jsonl.gz`` / ``.json.gz``, ``.parquet`` and Hugging Face ``datasets`` folders written by ``save_to_disk``
+(a ``DatasetDict`` uses its ``train`` split); in memory: a list of dicts or a ``datasets.Dataset``. Row shapes (auto-detected, field names configurable):
 
 * chat: ``messages = [{role, content}, ...]``; the last assistant turn is the response, earlier turns are prompt;
 * ``prompt`` / ``completion``;
@@ -18,7 +18,6 @@ Bad rows are never dropped silently: each is counted under a reason (``missing_f
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from collections import Counter
@@ -87,66 +86,32 @@ def sha256_of_rows(rows: Iterable[Any]) -> str:
 
 
 def load_rows(source: Any, *, limit: int | None = None) -> tuple[list[Any], SkipLog, str]:
-    """Return (raw rows, skips found while reading, sha256 of the source). Unreadable lines become skips."""
+    """Return (raw rows, skips found while reading, sha256 of the source). Unreadable lines become skips.
+
+    Files and folders are streamed by :mod:`codeblock.hygiene.row_reader` (the one reader, shared with the hygiene
+    commands); an unreadable record keeps its place as a placeholder so row indices stay aligned with the input.
+    """
+    from codeblock.hygiene.row_reader import RowSourceError, iter_dataset, iter_records
+
     skips = SkipLog()
     if isinstance(source, (list, tuple)):
         rows = list(source)[:limit] if limit else list(source)
         return rows, skips, sha256_of_rows(rows)
     if _is_hf_dataset(source):
-        rows = [dict(r) for r in (source.select(range(min(limit, len(source)))) if limit else source)]
+        rows = [r.row for r in iter_dataset(source, limit=limit or None)]
         return rows, skips, sha256_of_rows(rows)
-    path = Path(source)
-    if not path.exists():
-        raise DataError(f"data not found: {path}")
-    digest = sha256_of_path(path)
-    if path.is_dir():
-        try:
-            from datasets import load_from_disk
-
-            ds = load_from_disk(str(path))
-        except Exception as exc:  # noqa: BLE001 - any failure means "not a saved dataset"
-            raise DataError(f"{path} is a folder but not a datasets.save_to_disk folder ({exc})") from None
-        if isinstance(getattr(ds, "column_names", None), dict):  # a DatasetDict
-            if "train" not in ds:
-                raise DataError(f"{path} holds splits {list(ds.keys())}; save the split you want, or name it 'train'")
-            ds = ds["train"]
-        rows, _, _ = load_rows(ds, limit=limit)
-        return rows, skips, digest
-    name = path.name.lower()
-    opener = gzip.open if name.endswith(".gz") else open
-    base = name[:-3] if name.endswith(".gz") else name
-    with opener(path, "rb") as fh:
-        data = fh.read()
-    if base.endswith(".jsonl"):
+    try:
+        records = iter_records(source, limit=limit or None)
         rows = []
-        for lineno, raw in enumerate(data.split(b"\n")):
-            if limit and len(rows) >= limit:  # rows holds placeholders for skipped lines too
-                break
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                skips.add(lineno, "non_utf8", f"line {lineno + 1}: {exc}")
+        for rec in records:
+            if rec.reason is not None:
+                skips.add(rec.index, rec.reason, rec.detail)
                 rows.append(_SKIPPED)
-                continue
-            try:
-                rows.append(json.loads(text))
-            except json.JSONDecodeError as exc:
-                skips.add(lineno, "invalid_json", f"line {lineno + 1}: {exc}")
-                rows.append(_SKIPPED)
-        return rows, skips, digest
-    if base.endswith(".json"):
-        try:
-            obj = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{path}: not valid UTF-8 JSON ({exc}); use JSONL to skip bad rows one by one") from None
-        if isinstance(obj, dict) and isinstance(obj.get("data"), list):
-            obj = obj["data"]
-        if not isinstance(obj, list):
-            raise DataError(f"{path}: expected a JSON array of rows (or {{'data': [...]}})")
-        return obj[:limit] if limit else obj, skips, digest
-    raise DataError(f"{path}: unknown format; use .json, .jsonl, .jsonl.gz or a datasets.save_to_disk folder")
+            else:
+                rows.append(rec.row)
+    except RowSourceError as exc:
+        raise DataError(str(exc)) from None
+    return rows, skips, sha256_of_path(source)
 
 
 _SKIPPED = object()  # placeholder keeping row indices aligned with input lines

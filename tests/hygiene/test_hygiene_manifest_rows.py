@@ -70,7 +70,7 @@ def test_library_versions_do_not_import_torch():
     assert res.stdout.strip() == "False", res.stderr
 
 
-@pytest.mark.parametrize("module", ["rows", "common", "normalize", "bench_index", "decontaminate", "secrets_scan",
+@pytest.mark.parametrize("module", ["rows", "row_reader", "common", "normalize", "bench_index", "decontaminate", "secrets_scan",
                                     "dedup", "splits", "manifest"])
 def test_hygiene_modules_are_pure(module):
     code = (f"import sys, codeblock.hygiene.{module}; "

@@ -24,11 +24,12 @@ def rows(tiny_tokenizer, tiny_corpus):
     return [tiny_tokenizer(t)["input_ids"] for t in texts]
 
 
-def test_matches_full_softmax_with_padding_and_chunks(tiny_model, rows):
+@pytest.mark.parametrize("batching", ["row", "padded"])
+def test_matches_full_softmax_with_padding_and_chunks(tiny_model, rows, batching):
     # small batches with very different lengths (padding) and a chunk of 7 positions (many head chunks)
     vocab = tiny_model.config.vocab_size
     scorer = Scorer(None, model=tiny_model, batch_size=3, max_tokens_per_batch=200, chunk_bytes=4 * vocab * 7,
-                    progress=False)
+                    progress=False, batching=batching)
     out = scorer.token_logprobs(rows)
     assert len(out) == len(rows)
     for ids, lp in zip(rows, out):
@@ -71,20 +72,21 @@ def test_loads_from_folder_and_equals_loaded_model(tiny_model_dir, tiny_model, r
         np.testing.assert_array_equal(x, y)
 
 
-def test_cache_resumes_after_interruption(tiny_model_dir, rows, tmp_path):
-    fresh = Scorer(str(tiny_model_dir), device="cpu", batch_size=2, progress=False).token_logprobs(rows)
+@pytest.mark.parametrize("batching", ["row", "padded"])
+def test_cache_resumes_after_interruption(tiny_model_dir, rows, tmp_path, batching):
+    fresh = Scorer(str(tiny_model_dir), device="cpu", batch_size=2, progress=False, batching=batching).token_logprobs(rows)
 
     class Interrupted(Exception):
         pass
 
-    first = Scorer(str(tiny_model_dir), device="cpu", batch_size=2, cache_dir=tmp_path, progress=False)
+    first = Scorer(str(tiny_model_dir), device="cpu", batch_size=2, cache_dir=tmp_path, progress=False, batching=batching)
     calls = {"n": 0}
     real_forward = first._forward
 
     def flaky(batch_rows):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise Interrupted  # e.g. Ctrl-C during the third batch
+            raise Interrupted  # e.g. Ctrl-C during the third forward pass
         return real_forward(batch_rows)
 
     first._forward = flaky
@@ -92,13 +94,14 @@ def test_cache_resumes_after_interruption(tiny_model_dir, rows, tmp_path):
         first.token_logprobs(rows)
     first.close()
 
-    again = Scorer(str(tiny_model_dir), device="cpu", batch_size=2, cache_dir=tmp_path, progress=False)
+    again = Scorer(str(tiny_model_dir), device="cpu", batch_size=2, cache_dir=tmp_path, progress=False, batching=batching)
     out = again.token_logprobs(rows)
     n_rows = len([r for r in rows if len(r) > 1])
-    assert again.n_forward_rows == n_rows - 4  # the two finished batches (4 rows) came from the cache
+    # row: one row per forward, so the first committed batch (2 rows) survived; padded: two whole batches (4 rows)
+    assert again.n_forward_rows == n_rows - (2 if batching == "row" else 4)
     for x, y in zip(out, fresh):
         np.testing.assert_array_equal(x, y)  # byte-identical to an uninterrupted run
-    third = Scorer(str(tiny_model_dir), device="cpu", batch_size=2, cache_dir=tmp_path, progress=False)
+    third = Scorer(str(tiny_model_dir), device="cpu", batch_size=2, cache_dir=tmp_path, progress=False, batching=batching)
     assert [a.tobytes() for a in third.token_logprobs(rows)] == [a.tobytes() for a in out]
     assert third.n_forward_rows == 0 and third._model is None  # fully cached: the model is never loaded
 

@@ -3,11 +3,15 @@
     codeblock prepare --data data.jsonl.gz --model smollm2-135m-instruct --out runs/prep [--budget 0.019]
         [--pair-selector quality_longtail] [--keep-ratio 0.4] [--limit N] [--config cfg.yaml] [--seed 42]
         [--supervision codeblock|full|random_tokens|gce_tokens|excess_tokens|random_items]
+        [--decontaminate [BENCHMARKS]] [--scan-secrets off|report|redact|drop] [--num_workers N]
 
 Writes to ``--out``: ``dataset/`` (HF ``save_to_disk``), ``train.jsonl`` (input_ids, attention_mask, labels),
 ``selection.jsonl`` (per example: selected character spans with item ids and scores, NL tokens, all items),
 ``stats.json`` (supervision policy, counts, drops by reason, supervised fraction, budget, resolved config, versions,
-input sha256, stage timings), ``config.yaml`` and ``manifest.json``. The scoring model defaults to ``--model`` itself;
+input sha256, stage timings, hygiene counts, scoring rows and cache hit rate), ``config.yaml``, ``manifest.json`` and the
+hygiene reports (``decontaminate_report.jsonl``, ``secrets_report.jsonl``; :mod:`codeblock.prepare.hygiene_stage`).
+``--num_workers N`` or ``accelerate launch`` splits the scoring over processes with byte-identical output
+(:mod:`codeblock.prepare.parallel`). The scoring model defaults to ``--model`` itself;
 it is only run when the policy needs scores (``supervision: full`` / ``random_tokens`` load no model unless the pair
 selector needs IFD).
 """
@@ -19,6 +23,7 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 from codeblock.config import CodeBlockConfig, ConfigError
@@ -26,7 +31,7 @@ from codeblock.data_io import DataError, load_rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="JSON/JSONL(.gz) file or datasets.save_to_disk folder")
+    parser.add_argument("--data", required=True, help="JSONL(.gz), JSON or Parquet file, or datasets.save_to_disk folder")
     parser.add_argument("--model", required=True, help="model being trained: embedded name (smollm2-135m-instruct), folder or hub id")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--budget", type=float, help="budget_ratio: supervised share of response tokens (default 0.019)")
@@ -43,6 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-selection-text", "--no_selection_text", dest="selection_text", action="store_false",
                         help="leave the rendered text out of selection.jsonl (spans and scores only; for results that are "
                              "committed without copying the training data; `codeblock inspect` then has no text to show)")
+    parser.add_argument("--decontaminate", nargs="?", const="all", metavar="BENCHMARKS",
+                        help="drop rows overlapping benchmarks before scoring: all (the flag alone), none, or a comma "
+                             "list (humaneval,humanevalplus,mbpp,mbppplus,bigcodebench,multipl-e). Default auto: all "
+                             "six when the benchmark mirror ($CODEBLOCK_DATA_DIR) is found. Report: decontaminate_report.jsonl")
+    parser.add_argument("--scan-secrets", "--scan_secrets", dest="scan_secrets", choices=("off", "report", "redact", "drop"),
+                        help="credentials in rows before scoring (default redact; report keeps rows). "
+                             "Report: secrets_report.jsonl")
+    parser.add_argument("--num_workers", "--num-workers", type=int, default=1,
+                        help="score with N processes on this machine (one per GPU when GPUs are there); the output is "
+                             "byte-identical to 1. Under `accelerate launch` the launcher's process count is used")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
 
 
@@ -55,6 +70,8 @@ def resolve_config(args: argparse.Namespace) -> CodeBlockConfig:
         "pair_keep_ratio": getattr(args, "keep_ratio", None),
         "seed": getattr(args, "seed", None),
         "scoring_model": getattr(args, "scoring_model", None),
+        "decontaminate": getattr(args, "decontaminate", None),
+        "scan_secrets": getattr(args, "scan_secrets", None),
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return CodeBlockConfig.from_dict({**config.to_dict(), **overrides}) if overrides else config
@@ -73,10 +90,18 @@ def library_versions(extra: tuple[str, ...] = ()) -> dict:
     return out
 
 
-def write_outputs(out_dir: str | Path, prepared, *, config: CodeBlockConfig, extra_stats: dict, data_path=None) -> dict:
-    """Write dataset/, train.jsonl, selection.jsonl, stats.json, config.yaml (+ manifest.json). Returns stats."""
+def write_outputs(out_dir: str | Path, prepared, *, config: CodeBlockConfig, extra_stats: dict, data_path=None,
+                  reports: dict | None = None) -> dict:
+    """Write dataset/, train.jsonl, selection.jsonl, stats.json, config.yaml, the hygiene reports (+ manifest.json).
+    Returns stats."""
+    from codeblock.prepare.hygiene_stage import REPORT_FILES
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for step, records in (reports or {}).items():  # same records as `codeblock decontaminate` / `scan-secrets`
+        with open(out / REPORT_FILES[step], "w", encoding="utf-8") as fh:
+            for rec in sorted(records, key=lambda r: (r["row"], r.get("reason", ""))):
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     with open(out / "train.jsonl", "w", encoding="utf-8") as fh:
         for row in prepared.rows:
             fh.write(json.dumps(row, separators=(",", ":")) + "\n")
@@ -100,8 +125,11 @@ def write_outputs(out_dir: str | Path, prepared, *, config: CodeBlockConfig, ext
     except ImportError:  # manifest module ships with the hygiene area; the stats already carry hashes and versions
         return stats
     inputs = {"data": data_path} if data_path and Path(data_path).exists() else {}
+    hygiene = {step: {k: v for k, v in st.items() if k in ("enabled", "why", "policy", "benchmarks", "n_contaminated",
+                                                           "rows_by_benchmark", "n_rows_with_secrets", "rows_by_action")}
+               for step, st in (stats.get("hygiene") or {}).items()}
     write_manifest(out, config=config.to_dict(), seeds={"seed": config.seed}, inputs=inputs,
-                   extra={"stage": "prepare", "supervised_fraction": stats.get("supervised_fraction")})
+                   extra={"stage": "prepare", "supervised_fraction": stats.get("supervised_fraction"), "hygiene": hygiene})
     return stats
 
 
@@ -113,35 +141,79 @@ def load_tokenizer(model: str):
     return AutoTokenizer.from_pretrained(resolve_model(model))
 
 
+def build_scorers(model: str, config: CodeBlockConfig, tokenizer, *, score_cache="default", device=None,
+                  progress=True, check_tokenizer=True):
+    """(label setup, scorer, reference scorer or None): the models every prepare process builds the same way."""
+    from codeblock.scoring.scorer import Scorer, default_score_cache_dir
+    from codeblock.training.setup_checks import label_setup
+
+    setup = label_setup(config, model=model, tokenizer=tokenizer, check_tokenizer=check_tokenizer)  # shared with Axolotl
+    cache = None if score_cache in (None, "none") else (default_score_cache_dir() if score_cache == "default" else score_cache)
+    scorer = Scorer(setup.scoring_model, batch_size=config.scoring_batch_size, cache_dir=cache, device=device,
+                    progress=progress)
+    reference = None
+    if setup.reference_model:  # excess_* utilities and supervision=excess_tokens
+        reference = Scorer(setup.reference_model, batch_size=config.scoring_batch_size, device=device, progress=progress)
+    return setup, scorer, reference
+
+
 def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=None, score_cache="default",
-                device=None, progress=True, scorer=None, tokenizer=None, selection_text: bool = True) -> dict:
-    """Library form of the command (used by the CLI, the demo and benchmarks). Returns stats."""
+                device=None, progress=True, scorer=None, tokenizer=None, selection_text: bool = True,
+                group=None) -> dict:
+    """Library form of the command (used by the CLI, the demo and benchmarks). Returns stats.
+
+    ``group``: a connected :class:`codeblock.prepare.parallel.WorkerGroup` (rank 0) to split the scoring over.
+    """
+    from codeblock.prepare.hygiene_stage import apply_hygiene
     from codeblock.prepare.pipeline import prepare_dataset
     from codeblock.training.setup_checks import label_setup
 
+    t0 = time.perf_counter()
     rows, read_skips, digest = load_rows(data, limit=limit)
+    t1 = time.perf_counter()
+    rows, hygiene = apply_hygiene(rows, config, read_skips, progress=progress)  # before anything is scored
+    read_skips.merge(hygiene.skips)
+    t2 = time.perf_counter()
     tokenizer = tokenizer or load_tokenizer(model)
-    setup = label_setup(config, model=model, tokenizer=tokenizer, check_tokenizer=scorer is None)  # shared with Axolotl
-    scoring_name = setup.scoring_model
-    if scorer is None:
-        from codeblock.scoring.scorer import Scorer, default_score_cache_dir
-
-        cache = None if score_cache in (None, "none") else (default_score_cache_dir() if score_cache == "default" else score_cache)
-        scorer = Scorer(scoring_name, batch_size=config.scoring_batch_size, cache_dir=cache, device=device, progress=progress)
     reference = None
-    if setup.reference_model:  # excess_* utilities and supervision=excess_tokens
-        from codeblock.scoring.scorer import Scorer
+    if scorer is None:
+        setup, scorer, reference = build_scorers(model, config, tokenizer, score_cache=score_cache, device=device,
+                                                 progress=progress and group is None)
+    else:
+        setup = label_setup(config, model=model, tokenizer=tokenizer, check_tokenizer=False)
+    local = {"main": scorer, "reference": reference}
+    if group is not None:
+        from codeblock.prepare import parallel
 
-        reference = Scorer(setup.reference_model, batch_size=config.scoring_batch_size, device=device, progress=progress)
-    prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=scorer, config=config, progress=progress,
-                               reference_scorer=reference, read_skips=read_skips, keep_render=selection_text)
+        scorer = parallel.ShardedScorer(scorer, group, "main", progress)
+        reference = reference and parallel.ShardedScorer(reference, group, "reference", progress)
+    ok = False
+    try:
+        prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=scorer, config=config, progress=progress,
+                                   reference_scorer=reference, read_skips=read_skips, keep_render=selection_text)
+        ok = True
+    finally:
+        if group is not None:
+            try:
+                workers = parallel.finish(group, local)
+            except Exception:
+                parallel.abort(group)
+                if ok:
+                    raise
+    forward, cached = getattr(scorer, "n_forward_rows", None), getattr(scorer, "n_cached_rows", None)
+    if group is not None:
+        forward, cached = sum(workers["forward_rows_by_rank"]), sum(workers["cached_rows_by_rank"])
     extra = {"input": {"path": str(data) if isinstance(data, (str, Path)) else None, "sha256": digest, "limit": limit},
-             "model": model, "scoring_model": scoring_name,
+             "model": model, "scoring_model": setup.scoring_model,
              # rows run through the scoring model vs served by the score cache (a resumed or packed run shows 0 here)
-             "scoring": {"forward_rows": getattr(scorer, "n_forward_rows", None),
-                         "cached_rows": getattr(scorer, "n_cached_rows", None)}}
-    return write_outputs(out_dir, prepared, config=config, extra_stats=extra,
-                         data_path=data if isinstance(data, (str, Path)) else None)
+             "scoring": {"forward_rows": forward, "cached_rows": cached,
+                         "cache_hit_rate": round(cached / (forward + cached), 4) if forward is not None and cached
+                         is not None and forward + cached else None,
+                         "workers": group.world if group is not None else 1,
+                         **({"forward_rows_by_rank": workers["forward_rows_by_rank"]} if group is not None else {})}}
+    prepared.stats["timings_s"] = {"read": round(t1 - t0, 4), "hygiene": round(t2 - t1, 4), **prepared.stats["timings_s"]}
+    return write_outputs(out_dir, prepared, config=config, extra_stats={**extra, "hygiene": hygiene.stats},
+                         data_path=data if isinstance(data, (str, Path)) else None, reports=hygiene.reports)
 
 
 def print_summary(stats: dict, out_dir) -> None:
@@ -167,28 +239,80 @@ def print_summary(stats: dict, out_dir) -> None:
         ("EOS supervised (apart from B)", stats["eos"]["supervised"]),
         ("selectable / items", f"{'n/a' if stats['items']['n_selectable'] is None else stats['items']['n_selectable']} / "
                                f"{stats['items']['n_items']}"),
-        ("time (s) by stage", ", ".join(f"{k}={v:.1f}" for k, v in stats["timings_s"].items())),
+        ("hygiene", _hygiene_line(stats.get("hygiene") or {})),
+        ("scoring rows: model / cache (hit rate), workers", _scoring_line(stats.get("scoring") or {})),
+        ("time (s) by stage, share", _time_line(stats["timings_s"])),
     ]:
         table.add_row(name, str(value))
     Console(stderr=True).print(table)
 
 
+def worker_argv(args: argparse.Namespace) -> list[str]:
+    """The flags a scoring worker needs to build the same scorers as rank 0 (it reads no data)."""
+    argv = ["--data", args.data, "--model", args.model, "--out", args.out, "--quiet"]
+    for flag, name in (("--config", "config"), ("--scoring-model", "scoring_model"), ("--score-cache", "score_cache"),
+                       ("--device", "device"), ("--supervision", "supervision"), ("--seed", "seed")):
+        if getattr(args, name, None) is not None:
+            argv += [flag, str(getattr(args, name))]
+    return argv
+
+
+def _hygiene_line(h: dict) -> str:
+    d, s = h.get("decontaminate", {}), h.get("scan_secrets", {})
+    decon = f"contaminated={d.get('n_contaminated')}" if d.get("enabled") else f"decontaminate off ({d.get('why')})"
+    secrets = (f"secrets={s.get('n_rows_with_secrets')} ({s.get('policy')})" if s.get("enabled")
+               else "secrets scan off")
+    return f"{decon}; {secrets}" if h else "n/a"
+
+
+def _scoring_line(sc: dict) -> str:
+    if sc.get("forward_rows") is None:
+        return "n/a"
+    rate = sc.get("cache_hit_rate")
+    return (f"{sc['forward_rows']} / {sc['cached_rows']} ({'n/a' if rate is None else f'{rate:.0%}'}), "
+            f"{sc.get('workers', 1)}")
+
+
+def _time_line(timings: dict) -> str:
+    """Where the time went: every stage with its share of the total, largest first."""
+    total = sum(timings.values()) or 1.0
+    ranked = sorted(timings.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k}={v:.1f} ({v / total:.0%})" for k, v in ranked if v >= 0.05) or "0"
+
+
 def run(args: argparse.Namespace) -> int:
     from codeblock.labels.render import RenderError
     from codeblock.models import ModelResolutionError
+    from codeblock.prepare import parallel
 
+    group = None
     try:
         config = resolve_config(args)
         if args.limit is not None and args.limit < 1:
             raise ConfigError("--limit must be >= 1")
+        if args.num_workers < 1:
+            raise ConfigError("--num_workers must be >= 1")
         if not Path(args.data).exists():
             raise DataError(f"--data {args.data}: no such file or folder")
         if args.quiet:
             os.environ.setdefault("TQDM_DISABLE", "1")
+        group = parallel.launched_group()  # accelerate launch / torchrun set WORLD_SIZE
+        if group is None and args.num_workers > 1:
+            group = parallel.start_workers(args.num_workers, worker_argv(args), Path(args.out) / "workers")
+        if group is not None:
+            parallel.connect(group)
+            if not group.is_main:
+                _, scorer, reference = build_scorers(args.model, config, load_tokenizer(args.model),
+                                                     score_cache=args.score_cache or "default",
+                                                     device=group.device(args.device), progress=False)
+                return parallel.serve(group, {"main": scorer, "reference": reference})
         stats = run_prepare(args.data, args.model, args.out, config, limit=args.limit,
-                            score_cache=args.score_cache or "default", device=args.device, progress=not args.quiet,
-                            selection_text=args.selection_text)
+                            score_cache=args.score_cache or "default",
+                            device=group.device(args.device) if group else args.device, progress=not args.quiet,
+                            selection_text=args.selection_text, group=group)
     except (ConfigError, DataError, RenderError, ModelResolutionError) as exc:
+        if group is not None:
+            parallel.abort(group)
         print(f"codeblock prepare: error: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:

@@ -167,7 +167,10 @@ class ExperimentConfig:
     def codeblock_config(self, arm: ArmSpec, *, seed: int, reference_model: str | None = None) -> CodeBlockConfig:
         """The arm's CodeBlockConfig. Token Cleaning's reference model is trained by the runner, so until it exists a
         placeholder stands in (validation only)."""
-        data = {**self.codeblock, **arm.codeblock, "seed": seed, "supervision": arm.supervision}
+        # The mix is decontaminated when it is built (experiments.data, MBPP+ task set) and was never secret-scanned:
+        # prepare's own hygiene stays off unless the YAML asks for it, so every arm trains on the same rows as before.
+        data = {"decontaminate": "none", "scan_secrets": "off", **self.codeblock, **arm.codeblock, "seed": seed,
+                "supervision": arm.supervision}
         if arm.supervision == "excess_tokens" and not data.get("reference_model"):
             data["reference_model"] = reference_model or "<reference trained by the experiment runner>"
         return CodeBlockConfig.from_dict(data)

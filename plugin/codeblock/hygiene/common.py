@@ -26,7 +26,7 @@ class Prepared:
 
 
 def add_io_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="training rows: .json, .jsonl or .jsonl.gz")
+    parser.add_argument("--data", required=True, help="training rows: .json, .jsonl(.gz), .parquet or a datasets.save_to_disk folder")
     parser.add_argument("--out", required=True, help="output directory (created)")
     parser.add_argument("--fields", default=None,
                         help="comma-separated text fields to scan (default: auto-detect instruction/input/output, "

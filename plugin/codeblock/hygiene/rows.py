@@ -1,8 +1,8 @@
 """Reading, addressing and writing instruction/response rows for the hygiene stages.
 
-Input: ``.json`` (an array, or an object holding one list under ``data``/``rows``/``examples``),
-``.jsonl`` and ``.jsonl.gz`` / ``.json.gz``. A bad JSON line or a record that is not an object is a
-*counted skip* (see :class:`LoadResult`), never a crash and never silent.
+Input: whatever :mod:`codeblock.hygiene.row_reader` reads (the one reader, shared with ``codeblock prepare``):
+``.json``, ``.jsonl(.gz)``, ``.parquet``, ``datasets`` folders. A bad JSON line, a line that is not UTF-8 or a
+record that is not an object is a *counted skip* (see :class:`LoadResult`), never a crash and never silent.
 
 Text fields are addressed by *paths*: ``"instruction"`` or ``"messages[2].content"``.
 
@@ -15,7 +15,6 @@ Text fields are addressed by *paths*: ``"instruction"`` or ``"messages[2].conten
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -23,6 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+
+from codeblock.hygiene.row_reader import RowSourceError, iter_records
 
 # Known schemas, most specific first. Prompt-side fields come before response-side ones.
 KNOWN_FIELDS: tuple[str, ...] = (
@@ -51,62 +52,27 @@ class LoadResult:
         return dict(sorted(Counter(s["reason"] for s in self.skips).items()))
 
 
-def _open_text(path: Path):
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+# The reader's reason names, as the hygiene reports have always spelled them.
+_REASONS = {"invalid_json": "bad_json"}
 
 
 def load_rows(path: str | os.PathLike) -> LoadResult:
-    """Load rows from JSON / JSONL / gzip; bad records become counted skips."""
-    path = Path(path)
-    if not path.is_file():
-        raise HygieneInputError(f"data file not found: {path}")
-    name = path.name.removesuffix(".gz")
+    """Load rows through :mod:`codeblock.hygiene.row_reader`; bad records become counted skips."""
     rows: list[dict] = []
     index: list[int] = []
     skips: list[dict] = []
     try:
-        with _open_text(path) as fh:
-            if name.endswith(".json"):
-                try:
-                    records = json.load(fh)
-                except json.JSONDecodeError as exc:
-                    raise HygieneInputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); "
-                                            "use .jsonl for one record per line") from None
-                if isinstance(records, dict):
-                    lists = [records[k] for k in ("data", "rows", "examples") if isinstance(records.get(k), list)]
-                    if not lists:
-                        raise HygieneInputError(f"{path}: JSON object without a 'data'/'rows'/'examples' list")
-                    records = lists[0]
-                if not isinstance(records, list):
-                    raise HygieneInputError(f"{path}: top-level JSON must be an array of objects")
-                items: Iterable[tuple[int, Any, str | None]] = ((i, r, None) for i, r in enumerate(records))
+        for rec in iter_records(path):
+            if rec.reason is not None:
+                skips.append({"row": rec.index, "reason": _REASONS.get(rec.reason, rec.reason)})
+            elif not isinstance(rec.row, dict):
+                skips.append({"row": rec.index, "reason": f"not_an_object:{type(rec.row).__name__}"})
             else:
-                items = _jsonl_items(fh)
-            for i, rec, err in items:
-                if err is not None:
-                    skips.append({"row": i, "reason": err})
-                elif not isinstance(rec, dict):
-                    skips.append({"row": i, "reason": f"not_an_object:{type(rec).__name__}"})
-                else:
-                    rows.append(rec)
-                    index.append(i)
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
-        raise HygieneInputError(f"{path}: cannot decode ({type(exc).__name__}); expected UTF-8 JSON/JSONL(.gz)") from None
+                rows.append(rec.row)
+                index.append(rec.index)
+    except RowSourceError as exc:
+        raise HygieneInputError(str(exc)) from None
     return LoadResult(rows=rows, index=index, skips=skips)
-
-
-def _jsonl_items(fh):
-    i = 0
-    for line in fh:
-        if not line.strip():
-            continue
-        try:
-            yield i, json.loads(line), None
-        except json.JSONDecodeError:
-            yield i, None, "bad_json"
-        i += 1
 
 
 def detect_fields(rows: list[dict], sample: int = 200) -> list[str]:

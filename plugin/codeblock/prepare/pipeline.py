@@ -206,7 +206,7 @@ def prepare_dataset(
     with timer.stage("render_tokenize"):
         renderer = Renderer(tokenizer, template=config.template, max_seq_length=config.max_seq_length, system_prompt=config.system_prompt)
         works: list[_Work] = []
-        for ex in examples:
+        for ex in tqdm(examples, desc="render+tokenize", unit="row", disable=None if progress else True):
             try:
                 rendered = renderer.render(ex)
             except RenderSkip as skip:
@@ -232,7 +232,7 @@ def prepare_dataset(
         scfg = _structure_config(config)
         from codeblock.structure.analysis import analyze_response
 
-        for w in tqdm(works, desc="analyzing responses", disable=None if progress else True):
+        for w in tqdm(works, desc="analyzing responses", unit="row", disable=None if progress else True):
             w.analysis = analyze_response(w.rendered.response, scfg)
 
     sup = config.supervision

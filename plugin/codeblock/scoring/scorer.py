@@ -7,12 +7,16 @@ Memory: the full ``batch × length × vocab`` logits are never built. We run the
 states of the real (non-padding) positions only, and apply the LM head to chunks of positions, taking the target
 logit minus the chunk's logsumexp (peak ≈ ``chunk_bytes``; Qwen's 151,936-word head would otherwise need 10+ GiB).
 
-Batching: rows are sorted by length (desc, then input index) and packed greedily under ``batch_size`` rows and
-``max_tokens_per_batch`` padded tokens; results come back in input order. The batch plan depends only on the input
-list, so a rerun reproduces every batch byte-for-byte.
+Batch invariance (default ``batching="row"``): every row runs through the model alone, unpadded, so its scores are
+a function of the row only, never of which rows share its batch, how many workers split the data or which rows a
+cache already held. Padding changes a row's scores in the 6th decimal (the softmax and matmul reductions change
+length), which made two runs of the same data select differently. Rows are still grouped ``batch_size`` at a time
+for cache commits and progress. ``batching="padded"`` packs rows sorted by length under ``batch_size`` rows and
+``max_tokens_per_batch`` padded tokens (faster on a GPU, not batch-invariant); it has its own cache identity, so
+the two kinds of scores never mix.
 
 Cache: with ``cache_dir`` set, finished batches are committed to an SQLite file keyed by (model identity, sha256 of
-the ids); a rerun after an interruption recomputes only unfinished batches.
+the ids); a rerun after an interruption recomputes only unfinished batches (:mod:`codeblock.scoring.score_cache`).
 
     >>> scorer = Scorer("smollm2-135m-instruct", cache_dir="/tmp/scores")   # doctest: +SKIP
     >>> [lp] = scorer.token_logprobs([[1, 2, 3]])                             # doctest: +SKIP
@@ -24,69 +28,27 @@ torch/transformers are imported lazily (only when a model is actually run).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import sqlite3
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from codeblock.models import cache_root, load_model_and_tokenizer, model_fingerprint, resolve_model
-
-SCORES_VERSION = 1  # bump when the computation changes; part of every cache key
+from codeblock.scoring.score_cache import (  # noqa: F401 - re-exported: the cache's public names live here too
+    PACK_SUFFIX,
+    SCORES_VERSION,
+    ScoreCache,
+    export_score_packs,
+    ids_key,
+    import_score_packs,
+)
 
 
 def default_score_cache_dir() -> Path:
     """``$CODEBLOCK_CACHE_DIR/scores`` (a sensible ``cache_dir`` for long runs)."""
     return cache_root() / "scores"
-
-
-def _ids_key(ids: Sequence[int]) -> str:
-    return hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes()).hexdigest()
-
-
-class ScoreCache:
-    """SQLite store: one row per (model identity, ids hash) -> float32 bytes. Commits are atomic per batch."""
-
-    def __init__(self, folder: str | os.PathLike, identity: str):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.identity = identity
-        tag = hashlib.sha256(identity.encode()).hexdigest()[:16]
-        self.path = self.folder / f"logp-{tag}.sqlite"
-        self._db = sqlite3.connect(str(self.path), timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS logp (key TEXT PRIMARY KEY, n INTEGER, data BLOB)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('identity', ?)", (identity,))
-        self._db.commit()
-
-    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        keys = list(dict.fromkeys(keys))
-        for start in range(0, len(keys), 500):
-            part = keys[start : start + 500]
-            q = f"SELECT key, n, data FROM logp WHERE key IN ({','.join('?' * len(part))})"
-            for key, n, data in self._db.execute(q, part):
-                arr = np.frombuffer(data, dtype=np.float32).copy()
-                if arr.size == n:
-                    out[key] = arr
-        return out
-
-    def put_many(self, items: Sequence[tuple[str, np.ndarray]]) -> None:
-        with self._db:  # one transaction: a batch is stored entirely or not at all
-            self._db.executemany(
-                "INSERT OR REPLACE INTO logp VALUES (?, ?, ?)",
-                [(k, int(a.size), np.asarray(a, dtype=np.float32).tobytes()) for k, a in items],
-            )
-
-    def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM logp").fetchone()[0])
-
-    def close(self) -> None:
-        self._db.close()
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_tokens_per_batch: int) -> list[list[int]]:
@@ -123,6 +85,7 @@ class Scorer:
             from ``model_name_or_path`` unless ``identity`` is given).
         chunk_bytes: memory cap for one chunk of head logits (fp32).
         progress: show a tqdm bar (TQDM_DISABLE=1 silences it).
+        batching: "row" (default: one unpadded row per forward pass, batch-invariant scores) or "padded".
     """
 
     def __init__(
@@ -138,9 +101,13 @@ class Scorer:
         identity: str | None = None,
         chunk_bytes: int = 256 << 20,
         progress: bool = True,
+        batching: str = "row",
     ):
         if batch_size < 1 or max_tokens_per_batch < 1:
             raise ValueError("batch_size and max_tokens_per_batch must be >= 1")
+        if batching not in ("row", "padded"):
+            raise ValueError(f"batching must be 'row' or 'padded', got {batching!r}")
+        self.batching = batching
         if model is None and model_name_or_path is None:
             raise ValueError("Scorer needs model_name_or_path or a loaded model")
         self.model_name_or_path = None if model_name_or_path is None else os.fspath(model_name_or_path)
@@ -178,6 +145,8 @@ class Scorer:
             fp = model_fingerprint(path)
             dtype = str(self._dtype).replace("torch.", "")
             self._identity = f"{fp}|{dtype}|{str(self._device).split(':')[0]}|v{SCORES_VERSION}"
+            if self.batching == "row":  # padded scores keep the old identity (and the score packs made with it)
+                self._identity += "|row"
         return self._identity
 
     @property
@@ -189,7 +158,7 @@ class Scorer:
     def token_logprobs(self, ids_list: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """``[logp_row, ...]`` in input order; ``logp_row[t] = log p(ids[t] | ids[:t])``, ``logp_row[0] = nan``."""
         rows = [list(map(int, ids)) for ids in ids_list]
-        keys = [_ids_key(r) for r in rows]
+        keys = [ids_key(r) for r in rows]
         results: dict[str, np.ndarray] = {}
         # Unique rows only; trivial rows need no model.
         unique: dict[str, list[int]] = {}
@@ -199,10 +168,15 @@ class Scorer:
             else:
                 unique.setdefault(k, r)
         ukeys = list(unique)
-        batches = plan_batches([len(unique[k]) for k in ukeys], self.batch_size, self.max_tokens_per_batch)
         cached = self._cache.get_many(ukeys) if self._cache is not None else {}
+        if self.batching == "row":  # any cached row is reusable: its scores do not depend on its batch
+            results.update((k, cached[k]) for k in ukeys if k in cached)
+            self.n_cached_rows += sum(1 for k in ukeys if k in cached)
+            ukeys = [k for k in ukeys if k not in cached]
+            cached = {}
+        batches = plan_batches([len(unique[k]) for k in ukeys], self.batch_size, self.max_tokens_per_batch)
         todo = []
-        for b in batches:  # a batch is reused only when complete, so reruns reproduce the same batches
+        for b in batches:  # padded: a batch is reused only when complete, so reruns reproduce the same batches
             if all(ukeys[i] in cached for i in b):
                 results.update((ukeys[i], cached[ukeys[i]]) for i in b)
                 self.n_cached_rows += len(b)
@@ -215,7 +189,10 @@ class Scorer:
             bar = tqdm(total=total, desc="scoring tokens", unit="tok", disable=None if self.progress else True)
             for b in todo:
                 batch_rows = [unique[ukeys[i]] for i in b]
-                out = self._forward(batch_rows)
+                if self.batching == "row":
+                    out = [self._forward([r])[0] for r in batch_rows]
+                else:
+                    out = self._forward(batch_rows)
                 stored = [(ukeys[i], arr) for i, arr in zip(b, out)]
                 if self._cache is not None:
                     self._cache.put_many(stored)
@@ -223,6 +200,10 @@ class Scorer:
                 bar.update(sum(len(r) for r in batch_rows))
             bar.close()
         return [results[k].copy() for k in keys]
+
+    def cached_scores(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """Scores the disk cache already holds for these :func:`ids_key` keys (empty without a cache)."""
+        return self._cache.get_many(keys) if self._cache is not None else {}
 
     def mean_ce(self, ids_list: Sequence[Sequence[int]], positions: Sequence[Sequence[int]]) -> list[float]:
         """Mean of ``-logp`` over the given positions of each row (see :func:`mean_ce`)."""
@@ -350,80 +331,3 @@ def ifd_from_ce(ce_conditioned: float, ce_unconditioned: float) -> float:
 def excess_logprobs(scorer: Scorer, reference: Scorer, ids_list: Sequence[Sequence[int]]):
     """(logp under M, logp under the reference R) for the ``excess_*`` utility modes (§2(d))."""
     return scorer.token_logprobs(ids_list), reference.token_logprobs(ids_list)
-
-
-# ------------------------------------------------------------------ score packs (committable cache exports)
-PACK_SUFFIX = ".logp.gz"
-
-
-def _pack_keys(path: Path) -> list[str]:
-    import gzip
-    import json
-
-    with gzip.open(path, "rb") as fh:  # the header is the first line: no need to inflate the values
-        return json.loads(fh.readline())["keys"]
-
-
-def export_score_packs(cache_dir: str | os.PathLike, pack_dir: str | os.PathLike) -> list[Path]:
-    """Append the entries of every SQLite score cache in ``cache_dir`` that no pack in ``pack_dir`` holds yet, as a
-    new pack ``pack_dir/<identity tag>-<k>.logp.gz``; returns the packs written.
-
-    Packs are small files meant to be committed beside an experiment's results (gzip with mtime 0, rows sorted by
-    key, float32 kept exactly), so that a fresh clone reuses hours of scoring instead of redoing it. Existing packs
-    are never rewritten: exporting a growing cache every few minutes adds one small file each time instead of a new
-    copy of everything to the repository's history.
-    """
-    import gzip
-    import json
-
-    written = []
-    for db_path in sorted(Path(cache_dir).glob("logp-*.sqlite")):
-        tag = db_path.name.removeprefix("logp-").removesuffix(".sqlite")
-        existing = sorted(Path(pack_dir).glob(f"{tag}-*{PACK_SUFFIX}"))
-        have = {key for path in existing for key in _pack_keys(path)}
-        db = sqlite3.connect(str(db_path))
-        try:
-            identity = db.execute("SELECT v FROM meta WHERE k = 'identity'").fetchone()[0]
-            rows = [r for r in db.execute("SELECT key, n, data FROM logp ORDER BY key") if r[0] not in have]
-        finally:
-            db.close()
-        if not rows:
-            continue
-        header = json.dumps({"identity": identity, "keys": [r[0] for r in rows], "lengths": [int(r[1]) for r in rows],
-                             "dtype": "float32", "version": SCORES_VERSION}, sort_keys=True).encode()
-        path = Path(pack_dir) / f"{tag}-{len(existing):03d}{PACK_SUFFIX}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(gzip.compress(header + b"\n" + b"".join(bytes(r[2]) for r in rows), compresslevel=9, mtime=0))
-        written.append(path)
-    return written
-
-
-def import_score_packs(pack_dir: str | os.PathLike, cache_dir: str | os.PathLike) -> int:
-    """Load every ``*.logp.gz`` pack of ``pack_dir`` into the SQLite caches of ``cache_dir``; returns rows loaded.
-
-    Entries keep their model identity, so a pack only serves the model (fingerprint, dtype, device kind) that made it.
-    """
-    import gzip
-    import json
-
-    n = 0
-    for path in sorted(Path(pack_dir).glob("*" + PACK_SUFFIX)):
-        raw = gzip.decompress(path.read_bytes())
-        cut = raw.index(b"\n")
-        header = json.loads(raw[:cut])
-        if header.get("version") != SCORES_VERSION:
-            continue  # scores of an older computation: recomputed instead of reused
-        data = np.frombuffer(raw[cut + 1 :], dtype=np.float32)
-        items, pos = [], 0
-        for key, length in zip(header["keys"], header["lengths"]):
-            items.append((key, data[pos : pos + length]))
-            pos += length
-        if pos != data.size:
-            raise ValueError(f"score pack {path} is damaged ({data.size} values, header says {pos}); delete it")
-        cache = ScoreCache(cache_dir, header["identity"])
-        try:
-            cache.put_many(items)
-        finally:
-            cache.close()
-        n += len(items)
-    return n

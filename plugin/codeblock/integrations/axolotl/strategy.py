@@ -17,6 +17,11 @@ Loud by construction:
     datasets:
       - path: data/train.jsonl
         type: codeblock
+
+At scale, run the expensive part (scoring) data-parallel first and give Axolotl the prepared folder (no ``type``):
+``accelerate launch --num_processes 8 -m codeblock.cli prepare --data data/train.jsonl --model <base_model> --config
+codeblock.yaml --out out/prepared``, then ``- path: out/prepared/dataset``. ``codeblock_decontaminate`` and
+``codeblock_scan_secrets`` run here before any scoring, as in ``codeblock prepare``.
 """
 
 from __future__ import annotations
@@ -92,7 +97,14 @@ def build_axolotl_dataset(dataset, tokenizer, cfg):
     reference = None
     if setup.reference_model:
         reference = Scorer(setup.reference_model, cache_dir=cache, batch_size=config.scoring_batch_size, progress=True)
-    prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=scorer, config=config, reference_scorer=reference)
+    from codeblock.data_io import SkipLog
+    from codeblock.prepare.hygiene_stage import apply_hygiene
+
+    # codeblock_decontaminate / codeblock_scan_secrets: the same step as `codeblock prepare`, before any scoring
+    rows, hygiene = apply_hygiene(rows, config, SkipLog(), progress=True)
+    LOG.info("CodeBlock hygiene: %s", hygiene.stats)
+    prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=scorer, config=config, reference_scorer=reference,
+                               read_skips=hygiene.skips)
     out = [{k: list(r[k]) for k in ("input_ids", "attention_mask", "labels")} for r in prepared.rows]
     stats = prepared.stats
     check_supervised_fraction(out, where=f"CodeBlock ({supervision}) preprocessing")
