@@ -13,6 +13,8 @@ import argparse
 import importlib
 import sys
 
+from codeblock.cli.arguments import accept_both_spellings
+
 # name -> (module, one-line help). Keep help here so `codeblock --help` imports nothing.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("codeblock.cli.analyze", "Parse code (or a markdown response) into coding items, data flow, reach and bridge."),
@@ -43,6 +45,7 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"codeblock {name}", description=help_)
     module.add_arguments(parser)
+    accept_both_spellings(parser)  # --snake_case documented, --kebab-case accepted (codeblock.cli.arguments)
     return parser, module
 
 
