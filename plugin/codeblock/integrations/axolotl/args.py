@@ -14,9 +14,9 @@ and help (as the pydantic description), and parses values with CodeBlock's own :
 YAML spellings accepted by ``codeblock prepare --config`` (``code_languages: python, go``) work here too and an
 ill-typed value fails with one line naming the key (``codeblock_budget_ratio must be a number, got 'abc'``). Exception:
 ``codeblock_max_seq_length`` defaults to None (= follow ``sequence_len``). The ``after`` validator builds the
-CodeBlockConfig, so cross-field errors use CodeBlock's messages too; :func:`check_codeblock_keys` runs the same checks on
-the raw YAML in the plugin's ``register`` hook, before Axolotl's validation, so users see that one line first. Unknown ``codeblock_*`` keys cannot be caught here
-(Axolotl drops unknown keys before this model sees them); :mod:`codeblock.integrations.axolotl.plugin` checks the raw config.
+CodeBlockConfig, so cross-field errors use CodeBlock's messages too. Unknown ``codeblock_*`` keys cannot be caught here
+(Axolotl drops unknown keys before this model sees them): :func:`check_codeblock_keys` checks them, and every value, on
+the raw YAML in the plugin's ``register`` hook, before Axolotl's validation, so users see that one line first.
 """
 
 from __future__ import annotations
