@@ -53,7 +53,7 @@ class ExperimentError(RuntimeError):
     """A step failed; the message names the step and its log."""
 
 
-LOG = logging.getLogger("codeblock.experiments")
+LOG = logging.getLogger(__package__)  # "codeblock.experiments"
 
 
 def _log(msg: str) -> None:

@@ -194,7 +194,7 @@ def wheel_cache_dir() -> Path:
     return cache_root() / "wheels"
 
 
-LOG = logging.getLogger("codeblock.models")
+LOG = logging.getLogger(__package__)  # "codeblock.models"
 
 
 def _log(msg: str) -> None:
