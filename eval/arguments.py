@@ -1,11 +1,14 @@
-"""The ``codeblock-eval`` command line: its parser (underscore flags canonical, hyphenated spellings accepted) and the
-checks that run before any heavy work (:func:`validate`). The modes themselves run in :mod:`codeblock_eval.cli`."""
+"""The ``codeblock-eval`` command line: its parser and the checks that run before any heavy work (:func:`validate`).
+The modes themselves run in :mod:`codeblock_eval.cli`. Flag style is the one of every ``codeblock`` command
+(:mod:`codeblock.cli.arguments`): ``--snake_case`` documented, ``--kebab-case`` accepted, ``--out`` for ``--output``."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 from typing import Any
+
+from codeblock.cli.arguments import accept_both_spellings
 
 PROG = "codeblock-eval"
 
@@ -20,9 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _flag(group, name: str, **kwargs: Any) -> None:
-    """Underscore flags are canonical (bigcode/evalplus style); hyphenated spellings are accepted too."""
-    names = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
-    group.add_argument(*names, dest=name, **kwargs)
+    group.add_argument(f"--{name}", dest=name, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     out = parser.add_argument_group("output")
     _flag(out, "output", metavar="DIR_OR_FILE", help="run directory (evaluation) or report FILE.md (--compare)")
+    accept_both_spellings(parser)
     return parser
 
 

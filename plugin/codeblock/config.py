@@ -3,6 +3,11 @@
 Pure: stdlib + PyYAML only. Unknown keys are rejected with a suggestion, values are validated together,
 and the resolved config round-trips through YAML/JSON so it can be recorded next to every artifact.
 
+The typed dataclass fields are the one schema: :func:`knobs` describes each (type, default, help, choices), and the
+front ends are generated from it: `codeblock prepare`'s knob flags (:mod:`codeblock.cli.prepare`), the Axolotl
+``codeblock_*`` keys (:mod:`codeblock.integrations.axolotl.args`), and the ``codeblock:`` mappings of TRL recipes and
+experiment arms (:meth:`CodeBlockConfig.from_dict`). Adding a typed field here is all a new knob needs.
+
     >>> cfg = CodeBlockConfig.from_dict({"budget_ratio": 0.05, "nl_share": 0.0})
     >>> cfg.budget_ratio, cfg.supervise_eos
     (0.05, True)
@@ -13,7 +18,10 @@ and the resolved config round-trips through YAML/JSON so it can be recorded next
 from __future__ import annotations
 
 import difflib
+import functools
 import json
+import types
+import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -65,7 +73,7 @@ class CodeBlockConfig:
     embedding: str = _f("tfidf_svd256", "Instruction embedding for long-tail/kmeans: tfidf_svd256 (offline) or a sentence-transformers id.")
     quality_field: str | None = _f(None, "Numeric rating column mapped linearly onto quality levels 0..5 (None: OpenCodeInstruct fields or IFD).")
     # --- (b) structure
-    code_languages: tuple = _f(CODE_LANGUAGES, "Languages parsed into coding items; other fences are opaque.")
+    code_languages: tuple[str, ...] = _f(CODE_LANGUAGES, "Languages parsed into coding items; other fences are opaque.")
     default_language: str = _f("python", "Language for untagged fences and unfenced responses.")
     unfenced_policy: str = _f("parse", "parse: an unfenced response that parses cleanly is one code unit; nl: always prose.")
     granularity: str = _f("statement", "statement items (default) or block (adds whole-compound candidates, ablation A10).")
@@ -157,8 +165,13 @@ class CodeBlockConfig:
                 hint = f"; did you mean {prefix + close[0]!r}?" if close else f"; valid keys: {', '.join(names)}"
                 raise ConfigError(f"unknown CodeBlock config key {key!r}{hint}")
             kwargs[name] = value
-        kwargs = {k: _coerce(cls, k, v) for k, v in kwargs.items()}
-        return cls(**kwargs)
+        kwargs = {k: coerce_knob(k, v, key=prefix + k if prefix else k) for k, v in kwargs.items()}
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:
+            if not prefix:
+                raise
+            raise ConfigError(_prefixed(str(exc), prefix)) from None
 
     @classmethod
     def from_yaml(cls, text_or_path: str | Path) -> "CodeBlockConfig":
@@ -244,37 +257,104 @@ def _range(cfg, name, lo, hi, low_open=False):
         raise ConfigError(f"{name}={value} must be in {bracket}{lo}, {hi}]")
 
 
-def _coerce(cls, name: str, value: Any) -> Any:
-    """Accept YAML/CLI spellings (strings for numbers/bools, lists for tuples); reject wrong types loudly."""
-    f = next(f for f in fields(cls) if f.name == name)
-    default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+@dataclass(frozen=True)
+class Knob:
+    """One CodeBlockConfig field as every front end sees it.
+
+    ``type`` is bool, int, float, str or tuple (a list of strings); ``optional``: None is allowed (it means "derive
+    it", e.g. ``scoring_model`` None = the model being trained); ``choices``: the allowed strings, if any.
+    """
+
+    name: str
+    type: type
+    optional: bool
+    default: Any
+    help: str
+    choices: tuple | None = None
+
+
+_KNOB_TYPES = (bool, int, float, str, tuple)
+
+
+@functools.cache
+def knobs() -> tuple[Knob, ...]:
+    """The schema of every CodeBlock knob, in field order.
+
+        >>> k = {k.name: k for k in knobs()}
+        >>> k["budget_ratio"].type, k["budget_ratio"].default, k["scoring_model"].optional, k["nl_unit"].choices
+        (<class 'float'>, 0.019, True, ('token', 'word'))
+    """
+    hints = typing.get_type_hints(CodeBlockConfig)
+    out = []
+    for f in fields(CodeBlockConfig):
+        kind, optional = _unwrap(hints[f.name])
+        if kind not in _KNOB_TYPES:  # a new field needs a type every front end can parse
+            raise TypeError(f"CodeBlockConfig.{f.name}: type {hints[f.name]!r} is not one of bool, int, float, str, "
+                            "tuple[str, ...] (optionally | None)")
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        out.append(Knob(f.name, kind, optional, default, f.metadata.get("help", ""), CHOICES.get(f.name)))
+    return tuple(out)
+
+
+def _unwrap(annotation) -> tuple[type, bool]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        kind = _unwrap(args[0])[0] if len(args) == 1 else annotation
+        return kind, len(args) < len(typing.get_args(annotation))
+    if annotation is tuple or origin is tuple:
+        return tuple, False
+    return annotation, False
+
+
+def _prefixed(message: str, prefix: str) -> str:
+    """``budget_ratio=3 must be ...`` -> ``codeblock_budget_ratio=3 must be ...`` (name the key the user wrote)."""
+    head = message.split("=", 1)[0].split(" ", 1)[0]
+    return prefix + message if head in CodeBlockConfig.field_names() else message
+
+
+def coerce_knob(name: str, value: Any, *, key: str | None = None) -> Any:
+    """Accept YAML/CLI spellings (strings for numbers/bools, comma lists for tuples); reject wrong types in one line
+    naming ``key`` (the spelling the user wrote, default ``name``).
+
+        >>> coerce_knob("supervise_eos", "no"), coerce_knob("code_languages", "python, go")
+        (False, ('python', 'go'))
+    """
+    knob = next((k for k in knobs() if k.name == name), None)
+    if knob is None:
+        raise ConfigError(f"unknown CodeBlock config key {key or name!r}")
+    key = key or name
     if value is None:
         return None
-    if isinstance(default, bool):
+    kind = knob.type
+    if kind is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{name} must be true/false, got {value!r}")
-    if isinstance(default, int):
+        raise ConfigError(f"{key} must be true/false, got {value!r}")
+    if kind is int:
         try:
-            if isinstance(value, float) and not value.is_integer():
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be an integer, got {value!r}") from None
-    if isinstance(default, float):
+            raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+    if kind is float:
         try:
+            if isinstance(value, bool):
+                raise ValueError
             return float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if isinstance(default, tuple):
+            raise ConfigError(f"{key} must be a number, got {value!r}") from None
+    if kind is tuple:
         if isinstance(value, str):
             return tuple(s.strip() for s in value.split(",") if s.strip())
         if isinstance(value, (list, tuple)):
             return tuple(str(v) for v in value)
-        raise ConfigError(f"{name} must be a list, got {value!r}")
-    if default is None or isinstance(default, str):
-        if not isinstance(value, str):
-            raise ConfigError(f"{name} must be a string, got {value!r}")
+        raise ConfigError(f"{key} must be a list, got {value!r}")
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    if knob.choices and value not in knob.choices:
+        raise ConfigError(f"{key}={value!r} is not valid; choose one of: {', '.join(knob.choices)}")
     return value

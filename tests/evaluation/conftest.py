@@ -1,23 +1,68 @@
-"""Fixtures for the execution side of the evaluation harness: one shared sandbox, a private harness cache."""
+"""Fixtures for the execution side of the evaluation harness: one shared sandbox, a private harness cache.
+
+Ground-truth outputs/timings and reference-failure lists go to a per-session cache, never the user's. The cache is
+set as ``CODEBLOCK_CACHE_DIR`` only while a test of this folder runs (setup, call and teardown, so module- and
+session-scoped fixtures built here see it too) and restored after each phase: tests collected later (recipes, labels)
+keep the user's model cache. An autouse session fixture would leak the variable into them.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
+_CACHE: dict[str, Path] = {}
 
-@pytest.fixture(scope="session", autouse=True)
-def _eval_cache(tmp_path_factory):
-    # Ground-truth outputs/timings and reference-failure lists go to a per-session cache, never the user's.
-    path = tmp_path_factory.mktemp("codeblock-eval-cache")
+
+def eval_cache_dir() -> Path:
+    """This session's private harness cache (created on first use, removed when the session ends)."""
+    if "path" not in _CACHE:
+        _CACHE["path"] = Path(tempfile.mkdtemp(prefix="codeblock-eval-cache-"))
+    return _CACHE["path"]
+
+
+def _witheval_cache():
     old = os.environ.get("CODEBLOCK_CACHE_DIR")
-    os.environ["CODEBLOCK_CACHE_DIR"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("CODEBLOCK_CACHE_DIR", None)
-    else:
-        os.environ["CODEBLOCK_CACHE_DIR"] = old
+    os.environ["CODEBLOCK_CACHE_DIR"] = str(eval_cache_dir())
+    try:
+        return (yield)
+    finally:
+        if old is None:
+            os.environ.pop("CODEBLOCK_CACHE_DIR", None)
+        else:
+            os.environ["CODEBLOCK_CACHE_DIR"] = old
+
+
+# Item hooks of a folder's conftest run only for that folder's items (pytest calls them through item.ihook).
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    return (yield from _witheval_cache())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    return (yield from _witheval_cache())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    return (yield from _witheval_cache())
+
+
+def pytest_sessionfinish(session):
+    path = _CACHE.pop("path", None)
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def eval_cache() -> Path:
+    """The harness cache folder the code under test writes to (for tests that look inside it)."""
+    return eval_cache_dir()
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,7 @@ def test_experiment_recipes_validate(path):
     ({"arms": [{"name": "a"}, {"name": "a"}]}, "unique"),
     ({"arms": [{"name": "x", "supervision": "nonsense"}]}, "supervision"),
     ({"arms": [{"name": "x", "codeblock": {"budget_ratoi": 0.1}}]}, "budget_ratio"),
+    ({"arms": [{"name": "x", "codeblock": {"budget_ratio": "abc"}}]}, "arm x: codeblock: budget_ratio must be a number"),
     ({"arms": [{"name": "x", "training": {"output_dir": "y"}}]}, "set by the runner"),
     ({"trainig": {}}, "training"),
     ({"eval": {"limt": 3}}, "unknown keys"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -59,23 +58,17 @@ def _load_real(name: str):
 
     from codeblock.models import ModelResolutionError, model_cache_dir, resolve_model
 
-    # tests/evaluation points CODEBLOCK_CACHE_DIR at a per-session folder for its ground-truth cache; the
-    # model cache must stay the user's so real tokenizers are built once per machine, not once per run.
-    env = dict(os.environ)
-    if "codeblock-eval-cache" in env.get("CODEBLOCK_CACHE_DIR", ""):
-        env.pop("CODEBLOCK_CACHE_DIR")
-    with mock.patch.dict(os.environ, env, clear=True):
-        # `make test` builds SmolLM2 and Qwen2.5 on every machine (Makefile TEST_MODELS): they never skip. CI also
-        # builds Gemma (6 min one-time on a busy 2-core machine, 3.4 GB peak); elsewhere Gemma runs when cached.
-        must_build = name in ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct") or bool(os.environ.get("CI"))
-        if not must_build and not model_cache_dir(name).exists():
-            pytest.skip(f"{name} is not cached here (run `python -m codeblock.models {name}` once to build it)")
-        try:
-            return AutoTokenizer.from_pretrained(resolve_model(name))
-        except ModelResolutionError as exc:
-            if must_build:
-                raise
-            pytest.skip(f"{name} tokenizer unavailable: {exc}")
+    # `make test` builds SmolLM2 and Qwen2.5 on every machine (Makefile TEST_MODELS): they never skip. CI also
+    # builds Gemma (6 min one-time on a busy 2-core machine, 3.4 GB peak); elsewhere Gemma runs when cached.
+    must_build = name in ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct") or bool(os.environ.get("CI"))
+    if not must_build and not model_cache_dir(name).exists():
+        pytest.skip(f"{name} is not cached here (run `python -m codeblock.models {name}` once to build it)")
+    try:
+        return AutoTokenizer.from_pretrained(resolve_model(name))
+    except ModelResolutionError as exc:
+        if must_build:
+            raise
+        pytest.skip(f"{name} tokenizer unavailable: {exc}")
 
 
 @pytest.fixture(scope="module", params=["tiny-bpe", "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m"])

@@ -7,7 +7,8 @@
   plus that tokenizer, loadable with ``AutoModelForCausalLM/AutoTokenizer.from_pretrained`` or
   ``codeblock.models.load_model_and_tokenizer``.
 * ``tiny_model``: that model loaded (fp32, eval).
-* ``smollm2_dir``: the real embedded SmolLM2-135M-Instruct (installed/converted on first use); slow tests only.
+* ``smollm2_dir``: the real embedded SmolLM2-135M-Instruct (`make models` builds it once into the model cache;
+  ``resolve_model`` builds it on first use when missing); slow tests only.
 * ``stub_scorer_cls``: a scorer returning fixed probabilities per token id, for exact oracles downstream.
 
 Everything is session-scoped: building them takes ~1 s.
@@ -120,7 +121,8 @@ def tiny_model(tiny_model_dir):
 
 @pytest.fixture(scope="session")
 def smollm2_dir():
-    """The real SmolLM2-135M-Instruct folder (pip-installs + converts once; ~30 s the first time)."""
+    """The real SmolLM2-135M-Instruct folder in the model cache (built by `make models`, or here on first use: the
+    pinned wheels are downloaded and verified, never installed, and the GGUF converted; ~30 s once)."""
     from codeblock.models import ModelResolutionError, resolve_model
 
     try:

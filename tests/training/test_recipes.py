@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import importlib.util
 import sys
 from pathlib import Path
@@ -32,12 +30,8 @@ def test_recipes_exist_in_twins():
 
 
 @pytest.mark.parametrize("path", AXOLOTL, ids=lambda p: p.name)
-def test_axolotl_recipe_validates(path, monkeypatch):
+def test_axolotl_recipe_validates(path):
     pytest.importorskip("axolotl")
-    # The plugin only resolves models that are built (`make models`) in the user's cache; tests/evaluation points
-    # CODEBLOCK_CACHE_DIR at a private per-session folder that holds no models.
-    if "codeblock-eval-cache" in os.environ.get("CODEBLOCK_CACHE_DIR", ""):
-        monkeypatch.delenv("CODEBLOCK_CACHE_DIR")
     from axolotl.integrations import base
     from axolotl.utils.config import prepare_plugins, validate_config
     from axolotl.utils.data import shared

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
+
+from codeblock.cli.arguments import accept_both_spellings
 
 # name -> (module, one-line help). Keep help here so `codeblock --help` imports nothing.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -43,7 +46,27 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"codeblock {name}", description=help_)
     module.add_arguments(parser)
+    accept_both_spellings(parser)  # --snake_case documented, --kebab-case accepted (codeblock.cli.arguments)
     return parser, module
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Show the library's ``codeblock.*`` log records on stderr (rich on a terminal, plain lines in a log file).
+    Does nothing when the application already configured logging."""
+    logger = logging.getLogger("codeblock")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False, log_time_format="%H:%M:%S")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(name)s %(asctime)s] %(message)s", datefmt="%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codeblock: unknown command {name!r}; valid commands: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         return 2
     parser, module = build_parser(name)
+    configure_logging()
     if getattr(module, "PASSES_UNKNOWN_ARGS", False):
         # e.g. `codeblock train --config x.yaml --max_steps 5`: the rest goes to TRL's own parser.
         args, rest = parser.parse_known_args(argv[1:])

@@ -1,11 +1,14 @@
 """`codeblock prepare`: select pairs and code items under a token budget and write training labels.
 
-    codeblock prepare --data data.jsonl.gz --model smollm2-135m-instruct --out runs/prep [--budget 0.019]
-        [--pair-selector quality_longtail] [--keep-ratio 0.4] [--limit N] [--config cfg.yaml] [--seed 42]
-        [--supervision codeblock|full|random_tokens|gce_tokens|excess_tokens|random_items]
-        [--decontaminate [BENCHMARKS]] [--scan-secrets off|report|redact|drop] [--num_workers N]
+    codeblock prepare --data data.jsonl.gz --model smollm2-135m-instruct --output runs/prep [--budget_ratio 0.019]
+        [--pair_selector quality_longtail] [--pair_keep_ratio 0.4] [--limit N] [--config cfg.yaml] [--seed 42]
+        [--supervision codeblock|full|random_tokens|gce_tokens|excess_tokens|random_items] [--<any knob> VALUE]
+        [--decontaminate [BENCHMARKS]] [--scan_secrets off|report|redact|drop] [--num_workers N]
 
-Writes to ``--out``: ``dataset/`` (HF ``save_to_disk``), ``train.jsonl`` (input_ids, attention_mask, labels),
+Every CodeBlockConfig knob is a flag (generated from :func:`codeblock.config.knobs`, so a new knob is a new flag);
+flags override ``--config``. ``--budget`` and ``--keep_ratio`` are the older short names of two of them.
+
+Writes to ``--output``: ``dataset/`` (HF ``save_to_disk``), ``train.jsonl`` (input_ids, attention_mask, labels),
 ``selection.jsonl`` (per example: selected character spans with item ids and scores, NL tokens, all items),
 ``stats.json`` (supervision policy, counts, drops by reason, supervised fraction, budget, resolved config, versions,
 input sha256, stage timings, hygiene counts, scoring rows and cache hit rate), ``config.yaml``, ``manifest.json`` and the
@@ -26,54 +29,44 @@ import sys
 import time
 from pathlib import Path
 
+from codeblock.cli.arguments import add_knob_arguments, knob_overrides
 from codeblock.config import CodeBlockConfig, ConfigError
 from codeblock.data_io import DataError, load_rows
+
+
+# Older short flag names of two knobs (kept working; the knob's own name is documented).
+KNOB_ALIASES = {"budget_ratio": ("--budget",), "pair_keep_ratio": ("--keep_ratio",)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="JSONL(.gz), JSON or Parquet file, or datasets.save_to_disk folder")
     parser.add_argument("--model", required=True, help="model being trained: embedded name (smollm2-135m-instruct), folder or hub id")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--budget", type=float, help="budget_ratio: supervised share of response tokens (default 0.019)")
-    parser.add_argument("--pair-selector", help="quality_longtail | ifd | kmeans_ifd | random | none")
-    parser.add_argument("--supervision", help="codeblock | full | random_tokens | gce_tokens | excess_tokens | random_items "
-                        "(baselines, method.md §3; default codeblock)")
-    parser.add_argument("--keep-ratio", type=float, help="pair_keep_ratio (default 0.40)")
+    parser.add_argument("--output", dest="out", required=True, help="output folder")
     parser.add_argument("--limit", type=int, help="use only the first N input rows")
     parser.add_argument("--config", help="YAML with CodeBlockConfig keys (flags override it)")
-    parser.add_argument("--seed", type=int, help="seed (default 42)")
-    parser.add_argument("--scoring-model", help="scoring model (default: --model); must share its tokenizer")
-    parser.add_argument("--score-cache", help="folder of the resumable score cache (default: $CODEBLOCK_CACHE_DIR/scores; 'none' disables)")
+    parser.add_argument("--score_cache", help="folder of the resumable score cache (default: $CODEBLOCK_CACHE_DIR/scores; 'none' disables)")
     parser.add_argument("--device", help="cpu | cuda (default: cuda when available)")
-    parser.add_argument("--no-selection-text", "--no_selection_text", dest="selection_text", action="store_false",
+    parser.add_argument("--no_selection_text", dest="selection_text", action="store_false",
                         help="leave the rendered text out of selection.jsonl (spans and scores only; for results that are "
                              "committed without copying the training data; `codeblock inspect` then has no text to show)")
     parser.add_argument("--decontaminate", nargs="?", const="all", metavar="BENCHMARKS",
                         help="drop rows overlapping benchmarks before scoring: all (the flag alone), none, or a comma "
                              "list (humaneval,humanevalplus,mbpp,mbppplus,bigcodebench,multipl-e). Default auto: all "
                              "six when the benchmark mirror ($CODEBLOCK_DATA_DIR) is found. Report: decontaminate_report.jsonl")
-    parser.add_argument("--scan-secrets", "--scan_secrets", dest="scan_secrets", choices=("off", "report", "redact", "drop"),
+    parser.add_argument("--scan_secrets", dest="scan_secrets", choices=("off", "report", "redact", "drop"),
                         help="credentials in rows before scoring (default redact; report keeps rows). "
                              "Report: secrets_report.jsonl")
-    parser.add_argument("--num_workers", "--num-workers", type=int, default=1,
+    parser.add_argument("--num_workers", type=int, default=1,
                         help="score with N processes on this machine (one per GPU when GPUs are there); the output is "
                              "byte-identical to 1. Under `accelerate launch` the launcher's process count is used")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
+    add_knob_arguments(parser.add_argument_group("CodeBlock knobs (CodeBlockConfig; override --config)"),
+                       aliases=KNOB_ALIASES)
 
 
 def resolve_config(args: argparse.Namespace) -> CodeBlockConfig:
     config = CodeBlockConfig.from_yaml(args.config) if getattr(args, "config", None) else CodeBlockConfig()
-    overrides = {
-        "budget_ratio": getattr(args, "budget", None),
-        "pair_selector": getattr(args, "pair_selector", None),
-        "supervision": getattr(args, "supervision", None),
-        "pair_keep_ratio": getattr(args, "keep_ratio", None),
-        "seed": getattr(args, "seed", None),
-        "scoring_model": getattr(args, "scoring_model", None),
-        "decontaminate": getattr(args, "decontaminate", None),
-        "scan_secrets": getattr(args, "scan_secrets", None),
-    }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    overrides = knob_overrides(args)
     return CodeBlockConfig.from_dict({**config.to_dict(), **overrides}) if overrides else config
 
 

@@ -50,7 +50,7 @@ def parse(argv=None):
     """(script_args, sft_config, model_config) from ``--config file.yaml`` (+ CLI overrides); validates before loading."""
     from trl import ModelConfig, SFTConfig, TrlParser
 
-    from codeblock.config import CodeBlockConfig
+    from codeblock.config import CodeBlockConfig, ConfigError
 
     parser = TrlParser((TrainScriptArguments, SFTConfig, ModelConfig))
     script, sft, model = parser.parse_args_and_config(args=argv)
@@ -58,7 +58,10 @@ def parse(argv=None):
         raise SystemExit(f"supervision must be one of {', '.join(supervision_choices())}, got {script.supervision!r}")
     if (script.data_path is None) == (script.prepared_path is None):
         raise SystemExit("set exactly one of data_path (raw rows) and prepared_path (a `codeblock prepare` folder)")
-    CodeBlockConfig.from_dict(script.codeblock)  # bad knobs fail before any model load
+    try:
+        CodeBlockConfig.from_dict(script.codeblock)  # bad knobs fail before any model load, in one line
+    except ConfigError as exc:
+        raise SystemExit(f"codeblock train: error: codeblock: {exc}") from None
     return script, sft, model
 
 

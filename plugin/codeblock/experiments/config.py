@@ -146,7 +146,10 @@ class ExperimentConfig:
         for arm in self.arms:
             if arm.supervision not in allowed:
                 raise ConfigError(f"arm {arm.name}: supervision {arm.supervision!r}; choose from {', '.join(allowed)}")
-            self.codeblock_config(arm, seed=self.seeds[0])  # every arm's knobs validate now, not mid-run
+            try:  # every arm's knobs validate now against the one schema (CodeBlockConfig), not mid-run
+                self.codeblock_config(arm, seed=self.seeds[0])
+            except ConfigError as exc:
+                raise ConfigError(f"arm {arm.name}: codeblock: {exc}") from None
             owned = sorted(set(arm.training) & set(RUNNER_OWNED_TRAINING_KEYS))
             if owned:
                 raise ConfigError(f"arm {arm.name}: training keys {owned} are set by the runner")

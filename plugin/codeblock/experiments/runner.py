@@ -1,4 +1,4 @@
-"""`codeblock experiment CONFIG.yaml --out DIR`: prepare -> train -> eval for every arm and seed, then one report.
+"""`codeblock experiment CONFIG.yaml --output DIR`: prepare -> train -> eval for every arm and seed, then one report.
 
 Each step runs as its own subprocess (``codeblock prepare``, ``codeblock train``, ``codeblock-eval``) with the
 experiment folder as working directory, so a crash in one arm names its log, the step's peak memory is its own, and
@@ -23,7 +23,7 @@ Layout under DIR::
     eval/<arm>-s42/              codeblock-eval run (results.json, samples.jsonl, eval_results.jsonl)
     report.md, report.png, report_vs_base.md, summary.json
 
-    $ codeblock experiment recipes/experiments/qwen0.5b_cpu_headline.yaml --out results/qwen0.5b-cpu-headline
+    $ codeblock experiment recipes/experiments/qwen0.5b_cpu_headline.yaml --output results/qwen0.5b-cpu-headline
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import random
 import shutil
@@ -52,8 +53,11 @@ class ExperimentError(RuntimeError):
     """A step failed; the message names the step and its log."""
 
 
+LOG = logging.getLogger(__package__)  # "codeblock.experiments"
+
+
 def _log(msg: str) -> None:
-    print(f"[experiment {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    LOG.info(msg)
 
 
 def _marker(folder: Path) -> dict:
@@ -210,9 +214,9 @@ class Runner:
         self._load_packs()
         (folder / "codeblock.yaml").write_text(config.to_yaml(), encoding="utf-8")
         try:
-            _run(self.codeblock_cli("prepare", "--data", self.rel(train), "--model", self.cfg.base_model, "--out",
+            _run(self.codeblock_cli("prepare", "--data", self.rel(train), "--model", self.cfg.base_model, "--output",
                                     self.rel(folder / "prepared"), "--config", self.rel(folder / "codeblock.yaml"),
-                                    "--score-cache", self.rel(self.cache_dir), "--no-selection-text", "--quiet"),
+                                    "--score_cache", self.rel(self.cache_dir), "--no_selection_text", "--quiet"),
                  self.out / "logs" / f"prepare-{label}.log", f"prepare {label}", self.out)
         finally:
             self._save_packs()  # even a failed or cut prepare keeps the passes it finished

@@ -1,6 +1,6 @@
 """Shared CLI plumbing of the data hygiene subcommands: load, type-check, write outputs, summarise.
 
-Every data subcommand writes to ``--out DIR``: ``data.jsonl`` (kept rows), ``report.jsonl`` (one line per
+Every data subcommand writes to ``--output DIR``: ``data.jsonl`` (kept rows), ``report.jsonl`` (one line per
 flagged or skipped row, ``row`` = 0-based index in the input), ``stats.json`` and ``manifest.json``.
 """
 

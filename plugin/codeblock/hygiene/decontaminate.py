@@ -10,7 +10,7 @@ Three detectors, each reported with the benchmark task it hit and why:
 * ``function_ast``: a Python function in the row is the same function as a benchmark solution after
   removing docstrings/comments/annotations/formatting and renaming identifiers canonically.
 
-    $ codeblock decontaminate --data train.jsonl --benchmarks all --out runs/decon
+    $ codeblock decontaminate --data train.jsonl --benchmarks all --output runs/decon
 
 Library use (``prepare`` and the experiment runner)::
 

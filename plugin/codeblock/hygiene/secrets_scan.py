@@ -15,7 +15,7 @@ is dropped instead, and counted).
     >>> redact(text, find_secrets(text, rules), rules)
     'token = "<REDACTED:github_token>"'
 
-    $ codeblock scan-secrets --data train.jsonl --out runs/secrets --policy redact
+    $ codeblock scan-secrets --data train.jsonl --output runs/secrets --policy redact
 """
 
 from __future__ import annotations

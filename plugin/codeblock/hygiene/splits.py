@@ -1,9 +1,9 @@
 """Temporal and grouped train/eval splits for users who train on their own repositories.
 
-* ``--by-date FIELD --cutoff DATE``: rows dated before the cutoff train, rows on/after it evaluate, so the
+* ``--by_date FIELD --cutoff DATE``: rows dated before the cutoff train, rows on/after it evaluate, so the
   evaluation data is strictly newer. Dates: ISO 8601 strings (``2024-05-01``, ``2024-05-01T10:00:00Z``) or
   Unix epoch seconds. A row without a parseable date is a counted skip (it cannot be placed safely).
-* ``--by-group FIELD --eval-fraction F --seed N``: whole groups (repository, author, file) go to one side;
+* ``--by_group FIELD --eval_fraction F --seed N``: whole groups (repository, author, file) go to one side;
   groups are shuffled with the seed and moved to eval until it holds >= F of the rows.
 
 Writes ``train.jsonl`` and ``eval.jsonl`` (instead of ``data.jsonl``), ``report.jsonl`` (skipped rows),
@@ -107,14 +107,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if bool(args.by_date) == bool(args.by_group):
-        return common.usage_error("split", "give exactly one of --by-date FIELD or --by-group FIELD")
+        return common.usage_error("split", "give exactly one of --by_date FIELD or --by_group FIELD")
     cutoff = None
     if args.by_date:
         cutoff = parse_date(args.cutoff) if args.cutoff else None
         if cutoff is None:
-            return common.usage_error("split", f"--by-date needs --cutoff as an ISO date, got {args.cutoff!r}")
+            return common.usage_error("split", f"--by_date needs --cutoff as an ISO date, got {args.cutoff!r}")
     elif not 0.0 < args.eval_fraction < 1.0:
-        return common.usage_error("split", "--eval-fraction must be in (0, 1)")
+        return common.usage_error("split", "--eval_fraction must be in (0, 1)")
     try:
         # Only the date/group field matters here (it may be a number), so no text-field type checks.
         loaded = load_rows(args.data)

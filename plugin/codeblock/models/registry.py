@@ -13,8 +13,8 @@ never installed or imported.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,5 +194,9 @@ def wheel_cache_dir() -> Path:
     return cache_root() / "wheels"
 
 
+LOG = logging.getLogger(__package__)  # "codeblock.models"
+
+
 def _log(msg: str) -> None:
-    print(f"[codeblock.models] {msg}", file=sys.stderr, flush=True)
+    """Progress of a model build (minutes): INFO on ``codeblock.models``; the command lines show it on stderr."""
+    LOG.info(msg)

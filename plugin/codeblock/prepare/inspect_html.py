@@ -148,7 +148,7 @@ def build_html(prep_dir: str | Path, n: int = 20, order: str = "input") -> str:
     rows = {r["example_index"]: r for r in _read_jsonl(prep_dir / "train.jsonl")}
     recs = [rec for rec in _read_jsonl(prep_dir / "selection.jsonl") if rec.get("kept") and rec["index"] in rows]
     if recs and "text" not in recs[0]:
-        raise ValueError(f"{prep_dir}/selection.jsonl has no rendered text; re-run codeblock prepare without --no-selection-text")
+        raise ValueError(f"{prep_dir}/selection.jsonl has no rendered text; re-run codeblock prepare without --no_selection_text")
     fractions = [rows[rec["index"]]["n_supervised"] / max(1, rows[rec["index"]]["n_response_tokens"]) for rec in recs]
     b = stats.get("budget", {})
     summary_rows = [

@@ -43,7 +43,7 @@ def label_setup(config: CodeBlockConfig, *, model: str | None, tokenizer=None, c
 
     scoring = config.scoring_model or model
     if not scoring:
-        raise ConfigError("no scoring model: set scoring_model (codeblock_scoring_model in Axolotl, --scoring-model "
+        raise ConfigError("no scoring model: set scoring_model (codeblock_scoring_model in Axolotl, --scoring_model "
                           "on codeblock prepare) or the trained model (base_model / --model)")
     if check_tokenizer and model and str(scoring) != str(model):
         if _vocab(scoring) != _vocab(tokenizer if tokenizer is not None else model):

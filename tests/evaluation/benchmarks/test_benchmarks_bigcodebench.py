@@ -20,7 +20,7 @@ TASKS = ["BigCodeBench/1", "BigCodeBench/2", "BigCodeBench/4", "BigCodeBench/289
 
 @pytest.mark.parametrize("name", ["bigcodebench", "bigcodebench-instruct"])
 def test_references_pass_broken_fail_and_failing_references_excluded(name, data_dir, sandbox, tmp_path,
-                                                                     _eval_cache):
+                                                                     eval_cache):
     if importlib.util.find_spec("tensorflow") is not None:
         pytest.skip("tensorflow installed: BigCodeBench/289 would not be excluded")
     bench = get_benchmark(name)
@@ -35,5 +35,5 @@ def test_references_pass_broken_fail_and_failing_references_excluded(name, data_
     assert summary["n_tasks"] == 3 and summary["pass@1"] == pytest.approx(0.5)
     rows = [json.loads(line) for line in (tmp_path / "eval_results.jsonl").read_text().splitlines()]
     assert {r["status"] for r in rows if r["task_id"] == "BigCodeBench/289"} == {"excluded"}
-    cache = list(_eval_cache.glob("bigcodebench-reference-*.json"))
+    cache = list(eval_cache.glob("bigcodebench-reference-*.json"))
     assert len(cache) == 1 and json.loads(cache[0].read_text())["BigCodeBench/1"] == "pass"

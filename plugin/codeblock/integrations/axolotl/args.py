@@ -9,18 +9,24 @@ Two kinds of keys:
 ``codeblock_supervision`` is a CodeBlockConfig field: ``codeblock`` or a baseline policy (``full``, ``random_tokens``,
 ``gce_tokens``, ``excess_tokens``, ``random_items``), so a baseline arm is the same YAML with one key changed.
 
-A key left unset (None) means "the CodeBlockConfig default". The ``after`` validator builds the CodeBlockConfig, so a bad
-value fails Axolotl's config validation with CodeBlock's own message. Unknown ``codeblock_*`` keys cannot be caught here
-(Axolotl drops unknown keys before this model sees them); :mod:`codeblock.integrations.axolotl.plugin` checks the raw config.
+Each generated key carries the field's type (``Literal`` of its choices where it has some), its CodeBlockConfig default
+and help (as the pydantic description), and parses values with CodeBlock's own :func:`codeblock.config.coerce_knob`, so
+YAML spellings accepted by ``codeblock prepare --config`` (``code_languages: python, go``) work here too and an
+ill-typed value fails with one line naming the key (``codeblock_budget_ratio must be a number, got 'abc'``). Exception:
+``codeblock_max_seq_length`` defaults to None (= follow ``sequence_len``). The ``after`` validator builds the
+CodeBlockConfig, so cross-field errors use CodeBlock's messages too. Unknown ``codeblock_*`` keys cannot be caught here
+(Axolotl drops unknown keys before this model sees them): :func:`check_codeblock_keys` checks them, and every value, on
+the raw YAML in the plugin's ``register`` hook, before Axolotl's validation, so users see that one line first.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import difflib
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, create_model, model_validator
 
-from codeblock.config import CodeBlockConfig, ConfigError
+from codeblock.config import CodeBlockConfig, ConfigError, Knob, coerce_knob, knobs
 
 PREFIX = "codeblock_"
 
@@ -51,7 +57,7 @@ def codeblock_config_from_cfg(cfg) -> CodeBlockConfig:
             data[name] = value
     if "max_seq_length" not in data and _get(cfg, "sequence_len"):
         data["max_seq_length"] = int(_get(cfg, "sequence_len"))
-    return CodeBlockConfig.from_dict(data)
+    return CodeBlockConfig.from_dict({PREFIX + k: v for k, v in data.items()}, prefix=PREFIX)
 
 
 def _get(cfg, key):
@@ -60,13 +66,43 @@ def _get(cfg, key):
     return getattr(cfg, key, None)
 
 
+def check_codeblock_keys(cfg) -> CodeBlockConfig:
+    """Raw-YAML check (the plugin's ``register`` hook): unknown ``codeblock_*`` keys (Axolotl would drop them silently)
+    and every knob's type and range, each as one ``ConfigError`` line naming the key. Returns the CodeBlockConfig."""
+    known = set(config_keys())
+    for key in list(cfg.keys()):
+        if key.startswith(PREFIX) and key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(sorted(known))}"
+            raise ConfigError(f"unknown CodeBlock key {key!r}{hint}")
+    return codeblock_config_from_cfg(cfg)
+
+
+# Knobs whose Axolotl default is None because the plugin derives them from Axolotl's own keys.
+DERIVED_FROM_AXOLOTL = {"max_seq_length": "sequence_len"}
+
+
+def knob_field(knob: Knob) -> tuple[Any, Any]:
+    """(annotation, FieldInfo) of the ``codeblock_<name>`` key for one CodeBlockConfig knob."""
+    kind = Literal[knob.choices] if knob.choices else (list[str] if knob.type is tuple else knob.type)
+    key = PREFIX + knob.name
+
+    def parse(value, _name=knob.name, _key=key):
+        value = coerce_knob(_name, value, key=_key)  # ConfigError is a ValueError: pydantic reports it on this key
+        return list(value) if isinstance(value, tuple) else value
+
+    default = None if knob.name in DERIVED_FROM_AXOLOTL else knob.default
+    text = knob.help
+    if knob.name in DERIVED_FROM_AXOLOTL:
+        text += f" Unset: follows `{DERIVED_FROM_AXOLOTL[knob.name]}`."
+    return (Annotated[kind | None, BeforeValidator(parse)],
+            Field(default=list(default) if isinstance(default, tuple) else default, description=text))
+
+
 def _fields() -> dict[str, tuple[Any, Any]]:
-    help_ = CodeBlockConfig.help()
-    out: dict[str, tuple[Any, Any]] = {}
-    for name in CodeBlockConfig.field_names():
-        out[PREFIX + name] = (Any, Field(default=None, json_schema_extra={"description": help_[name]}))
+    out: dict[str, tuple[Any, Any]] = {PREFIX + knob.name: knob_field(knob) for knob in knobs()}
     for name, (ann, default, text) in INTEGRATION_KEYS.items():
-        out[PREFIX + name] = (ann, Field(default=default, json_schema_extra={"description": text}))
+        out[PREFIX + name] = (ann, Field(default=default, description=text))
     return out
 
 

@@ -11,7 +11,8 @@
 
 What each hook does (and why it is loud):
 
-* ``register`` (raw, unvalidated cfg): rejects unknown ``codeblock_*`` keys (Axolotl would drop them silently),
+* ``register`` (raw, unvalidated cfg): rejects unknown ``codeblock_*`` keys (Axolotl would drop them silently) and bad
+  knob values (one line naming the key),
   requires at least one CodeBlock dataset, aliases ``type: codeblock`` to :mod:`codeblock.integrations.axolotl.strategy`, adds every
   ``codeblock_*`` key to Axolotl's prepared-dataset hash (so changing a knob never reuses stale labels), resolves
   embedded model names (``qwen2.5-coder-0.5b-instruct``) to their already-built local folders (it never downloads:
@@ -26,7 +27,6 @@ What each hook does (and why it is loud):
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import sys
@@ -34,7 +34,7 @@ from pathlib import Path
 
 from axolotl.integrations.base import BasePlugin
 
-from codeblock.integrations.axolotl.args import PREFIX, config_keys
+from codeblock.integrations.axolotl.args import check_codeblock_keys
 from codeblock.training.supervised import CodeBlockSetupError, check_supervised_fraction
 
 LOG = logging.getLogger("axolotl.integrations.codeblock")  # the strategy module logs to the same logger
@@ -43,12 +43,13 @@ PREPARED_MARKER = "stats.json"  # written next to the dataset by `codeblock prep
 
 
 def check_unknown_keys(cfg) -> None:
-    known = set(config_keys())
-    for key in list(cfg.keys()):
-        if key.startswith(PREFIX) and key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(sorted(known))}"
-            raise CodeBlockSetupError(f"unknown CodeBlock key {key!r}{hint}")
+    """Unknown ``codeblock_*`` keys and ill-typed or out-of-range knob values, as one line naming the key."""
+    from codeblock.config import ConfigError
+
+    try:
+        check_codeblock_keys(cfg)
+    except ConfigError as exc:
+        raise CodeBlockSetupError(str(exc)) from None
 
 
 def prepared_dataset_dir(path) -> Path | None:
