@@ -142,11 +142,10 @@ def build_scorers(model: str, config: CodeBlockConfig, tokenizer, *, score_cache
 
     setup = label_setup(config, model=model, tokenizer=tokenizer, check_tokenizer=check_tokenizer)  # shared with Axolotl
     cache = None if score_cache in (None, "none") else (default_score_cache_dir() if score_cache == "default" else score_cache)
-    scorer = Scorer(setup.scoring_model, batch_size=config.scoring_batch_size, cache_dir=cache, device=device,
-                    progress=progress)
+    scorer = Scorer.for_config(setup.scoring_model, config, cache_dir=cache, device=device, progress=progress)
     reference = None
     if setup.reference_model:  # excess_* utilities and supervision=excess_tokens
-        reference = Scorer(setup.reference_model, batch_size=config.scoring_batch_size, device=device, progress=progress)
+        reference = Scorer.for_config(setup.reference_model, config, device=device, progress=progress)
     return setup, scorer, reference
 
 

@@ -113,11 +113,10 @@ def _dataset(script, sft, tok, path):
     rows, _, _ = load_rows(script.data_path)
     # full with pair_selector none needs no scores; every other combination scores (IFD pair selection included).
     needs_scores = script.supervision != "full" or config.pair_selector not in ("none", "random")
-    scorer = Scorer(setup.scoring_model, cache_dir=script.score_cache_dir,
-                    batch_size=config.scoring_batch_size) if needs_scores else None
+    scorer = Scorer.for_config(setup.scoring_model, config, cache_dir=script.score_cache_dir) if needs_scores else None
     reference = None
     if setup.reference_model:
-        reference = Scorer(setup.reference_model, cache_dir=script.score_cache_dir, batch_size=config.scoring_batch_size)
+        reference = Scorer.for_config(setup.reference_model, config, cache_dir=script.score_cache_dir)
     return build_sft_dataset(rows, tokenizer=tok, scorer=scorer, config=config, supervision=script.supervision,
                              reference_scorer=reference)
 

@@ -201,7 +201,7 @@ class Runner:
         """The shared pair-selection step: IFD of every pool row (two passes each), once for all arms."""
         folder = self.out / "pairs" / f"s{seed}"
         config = self.cfg.codeblock_config(ArmSpec(name="pairs", supervision="full"), seed=seed)
-        fp = fingerprint("pairs", data_fp, self.cfg.base_model, config.to_dict())
+        fp = fingerprint("pairs", data_fp, self.cfg.base_model, config.fingerprint_dict())
 
         def build():
             self._prepare(folder, config, train, f"pairs-s{seed}")
@@ -278,7 +278,7 @@ class Runner:
         ref_path = self.out / "reference" / f"s{seed}" / "merged"
         uses_ref = ref_fp is not None and arm.supervision == "excess_tokens" and not arm.codeblock.get("reference_model")
         config = self.cfg.codeblock_config(arm, seed=seed, reference_model=self.rel(ref_path) if uses_ref else None)
-        knobs = config.to_dict()
+        knobs = config.fingerprint_dict()
         if uses_ref:  # by what the reference is, not where it lies: moving the folder must not redo every arm
             knobs["reference_model"] = f"reference-step:{ref_fp}"
         prep_fp = fingerprint("prepare", data_fp, self.cfg.base_model, knobs)

@@ -135,6 +135,12 @@ class Scorer:
         self.n_forward_rows = 0  # rows actually run through the model (for tests and logs)
         self.n_cached_rows = 0  # rows served by the disk cache
 
+    @classmethod
+    def for_config(cls, model_name_or_path, config, **kwargs) -> "Scorer":
+        """A scorer with a :class:`~codeblock.config.CodeBlockConfig`'s scoring knobs (batch size, batching): the one
+        way every front end (prepare, train, Axolotl) builds its scorers, so none of them forgets a knob."""
+        return cls(model_name_or_path, batch_size=config.scoring_batch_size, batching=config.scoring_batching, **kwargs)
+
     @property
     def identity(self) -> str:
         """Model fingerprint + dtype + device type + scorer version: rows cached under one identity are reusable."""

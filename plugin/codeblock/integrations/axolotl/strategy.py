@@ -93,10 +93,10 @@ def build_axolotl_dataset(dataset, tokenizer, cfg):
     # Every policy (full included) goes through the one pipeline, so an Axolotl arm supervises exactly what
     # `codeblock prepare` and the TRL helper would (same checks, pair selection, rendering, EOS policy).
     cache = cfg.get("codeblock_score_cache_dir")
-    scorer = Scorer(setup.scoring_model, cache_dir=cache, batch_size=config.scoring_batch_size, progress=True)
+    scorer = Scorer.for_config(setup.scoring_model, config, cache_dir=cache, progress=True)
     reference = None
     if setup.reference_model:
-        reference = Scorer(setup.reference_model, cache_dir=cache, batch_size=config.scoring_batch_size, progress=True)
+        reference = Scorer.for_config(setup.reference_model, config, cache_dir=cache, progress=True)
     from codeblock.data_io import SkipLog
     from codeblock.prepare.hygiene_stage import apply_hygiene
 
