@@ -166,17 +166,35 @@ def _run_arm(arm: str, gc: bool, passthrough: list[str]) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
+def _spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
 def _combine(runs: list[dict]) -> dict:
-    """One arm over its repeats: median step time (all timed steps), max peak memory, the first run's other fields."""
+    """One arm over its repeats: the median of the per-run median step times and of the per-run peaks (each with its
+    min and max across repeats under ``spread``), the first run's other fields."""
     out = dict(runs[0])
     out["step_times_s"] = [t for r in runs for t in r["step_times_s"]]
-    out["step_s"] = statistics.median(out["step_times_s"])
+    out["run_step_s"] = [r["step_s"] for r in runs]
+    out["spread"] = {"step_s": _spread(out["run_step_s"])}
+    out["step_s"] = out["spread"]["step_s"]["median"]
     for key in ("peak_rss_mb", "process_peak_rss_mb", "peak_cuda_mb", "train_peak_over_model_mb"):
         vals = [r[key] for r in runs if r.get(key) is not None]
         if vals:
-            out[key] = max(vals)
+            out["spread"][key] = _spread(vals)
+            out[key] = out["spread"][key]["median"]
     out["repeats"] = len(runs)
     return out
+
+
+def run_order(arms: list[str], repeats: int) -> list[str]:
+    """Arms in the order they run: every repeat runs each arm once (interleaved), and each repeat starts one arm later,
+    so that no arm always follows the same neighbour or always runs first on a machine whose load drifts.
+
+    >>> run_order(["full", "cb_dense", "cb_sparse"], 2)
+    ['full', 'cb_dense', 'cb_sparse', 'cb_dense', 'cb_sparse', 'full']
+    """
+    return [arms[(r + i) % len(arms)] for r in range(repeats) for i in range(len(arms))]
 
 
 def _ratio(base: float | None, value: float | None) -> str:
@@ -189,13 +207,19 @@ def _print_table(title: str, results: dict, mem_key: str) -> None:
 
     base = results["full"]
     table = Table(title=title)
-    for col in ("arm", "loss", "loss@0", "supervised/tokens", "step s", "speed-up", f"{mem_key}", "lower",
-                "train peak over model MB", "lower", "process peak MB"):
+    for col in ("arm", "loss", "loss@0", "supervised/tokens", "step s [min-max]", "speed-up", f"{mem_key} [min-max]",
+                "lower", "train peak over model MB", "lower", "process peak MB"):
         table.add_column(col, justify="right")
+
+    def spread(r, key, fmt):
+        s = r.get("spread", {}).get(key)
+        rng = f" [{s['min']:{fmt}}-{s['max']:{fmt}}]" if s and s["n"] > 1 else ""
+        return f"{r[key]:{fmt}}{rng}"
+
     for arm, r in results.items():
         first = arm == "full"
-        table.add_row(arm, r["loss"], f"{r['losses'][0]:.5f}", f"{r['n_supervised']}/{r['n_tokens']}", f"{r['step_s']:.2f}",
-                      f"{base['step_s'] / r['step_s']:.2f}x", f"{r[mem_key]:.0f}",
+        table.add_row(arm, r["loss"], f"{r['losses'][0]:.5f}", f"{r['n_supervised']}/{r['n_tokens']}",
+                      spread(r, "step_s", ".2f"), f"{base['step_s'] / r['step_s']:.2f}x", spread(r, mem_key, ".0f"),
                       "-" if first else _ratio(base[mem_key], r[mem_key]),
                       f"{r.get('train_peak_over_model_mb', float('nan')):.0f}",
                       "-" if first else _ratio(base.get("train_peak_over_model_mb"), r.get("train_peak_over_model_mb")),
@@ -220,8 +244,8 @@ def main(argv=None) -> int:
     p.add_argument("--cpu", action="store_true", help="force CPU even when CUDA is available")
     p.add_argument("--out", default=None, help="write the results JSON here")
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)} (full first)")
-    p.add_argument("--repeats", type=int, default=1, help="run every arm this many times (fresh process each; the "
-                   "median step time and the max peak are reported)")
+    p.add_argument("--repeats", type=int, default=1, help="run every arm this many times (fresh process each, arms "
+                   "interleaved and rotated per repeat; the median over repeats is reported with min and max)")
     p.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)
     p.add_argument("--gc", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -243,11 +267,9 @@ def main(argv=None) -> int:
     runs: dict[str, dict] = {}
     summary: dict[str, dict] = {}
     for gc in gcs:
-        # Interleave nothing: each arm is its own process, one after the other, same machine state.
-        results = {}
-        for _ in range(args.repeats):  # repeats interleave the arms, so drift on a shared machine hits all of them
-            for arm in arms:
-                results.setdefault(arm, []).append(_run_arm(arm, gc, passthrough))
+        results = {arm: [] for arm in arms}  # keeps the table's order (full first)
+        for arm in run_order(arms, args.repeats):  # interleaved: drift on a shared machine hits every arm
+            results[arm].append(_run_arm(arm, gc, passthrough))
         results = {arm: _combine(rs) for arm, rs in results.items()}
         key = "gc_on" if gc else "gc_off"
         runs[key] = results
