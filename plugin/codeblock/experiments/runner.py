@@ -160,7 +160,7 @@ class Runner:
             self._packs_loaded = True
 
     def _save_packs(self) -> None:
-        from codeblock.scoring.scorer import export_score_packs
+        from codeblock.scoring.score_cache import export_score_packs
 
         for path in export_score_packs(self.cache_dir, self.pack_dir):
             _log(f"score pack written: {path} ({path.stat().st_size / 1e6:.1f} MB)")
