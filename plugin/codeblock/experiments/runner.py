@@ -124,10 +124,12 @@ class Runner:
         outputs (relative to ``folder``) the step must be redone for when ``need_outputs`` and they are absent.
         Returns whether the step ran (or would run, in a dry run)."""
         missing = need_outputs and any(not (folder / n).exists() for n in needs)
-        if _done(folder, fp) and not missing:
+        finished = _done(folder, fp)
+        if finished and not missing:
             self.plan.append({"step": name, "status": "done"})
             return False
-        self.plan.append({"step": name, "status": "run"})
+        # "rebuild": the committed step is valid but a later step needs its ignored outputs (adapter, token rows)
+        self.plan.append({"step": name, "status": "rebuild" if finished else "run"})
         if self.dry_run:
             return True
         marker = _marker(folder)
@@ -406,7 +408,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.dry_run:
         for item in result["plan"]:
-            print(f"{item['status']:>4}  {item['step']}")
+            print(f"{item['status']:>7}  {item['step']}")
     else:
         print(f"report: {Path(args.out) / 'report.md'}")
     return 0
