@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from codeblock_eval.execution.plaindata import is_floats as _is_floats
+
 MBPP_NOT_NONE = ("check_str", "text_match_three", "text_starta_endb")
 MBPP_SET_EQ = ("similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly", "larg_nnum",
                "intersection_array", "find_dissimilar", "Diff")
@@ -77,14 +79,6 @@ def _digit_distance_alt(a, b):
     sa, sb = str(a), str(b)
     width = max(len(sa), len(sb))
     return sum(abs(int(x) - int(y)) for x, y in zip(sa.zfill(width), sb.zfill(width)))
-
-
-def _is_floats(x) -> bool:
-    if isinstance(x, float):
-        return True
-    if isinstance(x, (list, tuple)) and x:
-        return all(isinstance(v, float) for v in x)
-    return False
 
 
 def compare_phase(kind: str, entry_point: str, outputs: list, expected: list, inputs: list, atol: float,
