@@ -85,3 +85,12 @@ def test_usage_errors_exit_2(tiny_model_dir, sample, tmp_path):
     assert proc.returncode == 2 and "budget_ratio" in proc.stderr
     proc = _cli("inspect", str(tmp_path), "--html", str(tmp_path / "x.html"))
     assert proc.returncode == 2 and "not a prepare output folder" in proc.stderr
+
+
+def test_inspect_writes_html_with_output_flag_and_default(prepared, tmp_path):
+    out, _ = prepared
+    proc = _cli("inspect", str(out), "--output", str(tmp_path / "view.html"), "--n", "3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "<html" in (tmp_path / "view.html").read_text()
+    proc = _cli("inspect", str(out), "--n", "2")  # default: <dir>/inspect.html
+    assert proc.returncode == 0 and (out / "inspect.html").exists(), proc.stderr[-2000:]

@@ -6,7 +6,6 @@ import ast
 import builtins
 import json
 import random
-import time
 import warnings
 
 import pytest
@@ -132,15 +131,12 @@ def test_boilerplate_and_unrelated_code_is_not_flagged(bench_index):
 
 def test_false_positive_rate_on_gpteacher_is_small(bench_index, data_dir):
     rows = read_gz(data_dir / "gpteacher-codegen/codegen-instruct.jsonl.gz")
-    t0 = time.perf_counter()
     kept, report, stats = decontaminate_rows(rows, bench_index, ["instruction", "input", "response"], progress=False)
-    seconds = time.perf_counter() - t0
     # Hand inspection (see the report): 8 of 4,535 rows flagged with default thresholds; 4 are generic bubble
     # sorts matching MBPP/101's bubble-sort body (false positives), 4 are the same problem as a benchmark task.
     # Guard: at most 0.5% of rows flagged, and no flagged row comes from plain boilerplate.
     assert stats["n_contaminated"] <= 0.005 * len(rows), stats
     assert stats["n_contaminated"] >= 1  # GPTeacher does contain MBPP/HumanEval problems (e.g. gcd, MBPP 395)
-    assert seconds < 60
 
 
 def test_thresholds_are_configurable(bench_index, data_dir):

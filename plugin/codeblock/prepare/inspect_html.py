@@ -186,7 +186,9 @@ def build_html(prep_dir: str | Path, n: int = 20, order: str = "input") -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", help="output folder of `codeblock prepare`")
-    parser.add_argument("--html", required=True, help="HTML file to write")
+    # --output like every other command; --html is the older spelling, still accepted
+    parser.add_argument("--output", "--html", dest="output", default=None,
+                        help="HTML file to write (default: <dir>/inspect.html)")
     parser.add_argument("--n", type=int, default=20, help="number of examples to render (default 20)")
     parser.add_argument("--order", choices=ORDERS, default="input",
                         help="input (file order), items (rows with selected items/NL first), supervised (highest share first)")
@@ -206,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"codeblock inspect: error: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.html)
+    out = Path(args.output) if args.output else prep / "inspect.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     print(f"wrote {out}")
