@@ -22,7 +22,8 @@ Arms (same model, batch, LoRA and seed; "full" = every response token supervised
 Which tokens are supervised does not change the cost, only how many, so the cb arms use a seeded sample at the budget
 density (``--density``, default 1.9% of response tokens); the exactness of the sparse loss vs the dense one is covered
 by tests/training/test_sparse_loss.py. ``--arms`` picks a subset. Results are written as JSON (``--out``) with
-versions and settings.
+versions and settings; every finished run is also appended to ``<out>.runs.jsonl`` (with the load average before it),
+and rerunning the same command reuses those runs, so a long run resumes after an interruption.
 """
 
 from __future__ import annotations
@@ -166,6 +167,23 @@ def _run_arm(arm: str, gc: bool, passthrough: list[str]) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
+def _load_done_runs(path: Path | None, passthrough: list[str]) -> dict[tuple, dict]:
+    """Runs finished earlier with the same settings, keyed by (gc, arm, repeat); a torn last line is ignored."""
+    done: dict[tuple, dict] = {}
+    if path is None or not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("settings") == passthrough:
+            done[(rec["gc"], rec["arm"], rec["repeat"])] = rec["result"]
+    if done:
+        print(f"bench_training: reusing {len(done)} finished runs from {path}", file=sys.stderr)
+    return done
+
+
 def _spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
@@ -266,10 +284,28 @@ def main(argv=None) -> int:
     gcs = {"off": [False], "on": [True], "both": [False, True]}[args.gradient_checkpointing]
     runs: dict[str, dict] = {}
     summary: dict[str, dict] = {}
+    # Every finished run is appended to <out>.runs.jsonl, and a rerun with the same settings reuses those runs: a
+    # 12-arm Qwen run with repeats takes hours on a shared CPU and must survive an interrupted working period.
+    done_log = Path(args.out).with_suffix(".runs.jsonl") if args.out else None
+    done = _load_done_runs(done_log, passthrough)
     for gc in gcs:
         results = {arm: [] for arm in arms}  # keeps the table's order (full first)
         for arm in run_order(arms, args.repeats):  # interleaved: drift on a shared machine hits every arm
-            results[arm].append(_run_arm(arm, gc, passthrough))
+            key = (int(gc), arm, len(results[arm]))
+            if key in done:
+                results[arm].append(done[key])
+                continue
+            load = os.getloadavg()[0]
+            result = _run_arm(arm, gc, passthrough)
+            result["load_average_before"] = round(load, 2)
+            results[arm].append(result)
+            if done_log is not None:
+                with open(done_log, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"settings": passthrough, "gc": int(gc), "arm": arm, "repeat": key[2],
+                                         "result": result}) + "\n")
+            print(f"bench_training: {arm} gc={'on' if gc else 'off'} repeat {key[2] + 1}/{args.repeats}: step "
+                  f"{result['step_s']:.1f} s, peak {result.get('peak_cuda_mb') or result.get('peak_rss_mb')} MB "
+                  f"(load {load:.1f})", file=sys.stderr, flush=True)
         results = {arm: _combine(rs) for arm, rs in results.items()}
         key = "gc_on" if gc else "gc_off"
         runs[key] = results
