@@ -83,6 +83,7 @@ def chunks(items: Iterable, size: int | None) -> Iterator[list]:
         if not part:
             return
         yield part
+        del part  # the caller's chunk is the only reference while the next one is read
 
 
 def batch_invariant(scorer) -> bool:
@@ -212,6 +213,7 @@ def collect(make_works, n_rows: int, config, scorer: MemoScorer, reference: Memo
             for w in chunk:
                 _reduce(w, out, config, token_level)
         bar.update(len(chunk))
+        del chunk, w  # before the next chunk is read: one chunk of full row state at a time
     bar.close()
     scorer.forget()
     if reference is not None:

@@ -26,6 +26,7 @@ be None unless the pair selector needs IFD); ``random_items`` keeps the item pas
 from __future__ import annotations
 
 import time
+from array import array
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -145,15 +146,16 @@ def prepare_stream(source: Iterable, *, tokenizer, scorer, config: CodeBlockConf
         kept_pos, pair_info, pair_scores = _select_pairs(pool, config, scorer, works(set(pool.index)), renderer)
         drops["pair_selection"] += len(pool.index) - len(kept_pos)
         kept = {pool.index[i] for i in kept_pos}
-        t_kept = sum(pool.n_response[i] for i in kept_pos)
+        kept_rows = (array("q", (pool.index[i] for i in kept_pos)), array("l", (pool.n_response[i] for i in kept_pos)))
+        t_kept = sum(kept_rows[1])
         n_pair_selected = len(kept_pos)
         del pool, kept_pos
 
     sup = config.supervision
     token_level = is_token_level(sup)
     reference = MemoScorer(reference_scorer) if reference_scorer is not None else None
-    state = collect(_checked(works(kept), n_pair_selected), n_pair_selected, config, scorer, reference, progress,
-                    timer)
+    state = collect(_checked(works(kept), *kept_rows), n_pair_selected, config, scorer, reference, progress, timer)
+    del kept_rows
 
     with timer.stage("utilities"):
         candidates, pis, priorities = _priorities(state, config)
@@ -180,7 +182,7 @@ def prepare_stream(source: Iterable, *, tokenizer, scorer, config: CodeBlockConf
 
     with timer.stage("labels"):
         decisions = Decisions(sel.tokens, sel.selected, nl_taken, pis, priorities, picked)
-        written = write_rows(_checked(works(kept), n_pair_selected, state.index)(), state.rows(), decisions, config, sink, skip_log,
+        written = write_rows(_checked(works(kept), state.index, list(state.n_resp.values()))(), state.rows(), decisions, config, sink, skip_log,
                              token_level=token_level, keep_render=keep_render)
         drops.update(written.drops)
         state.spill.close()
@@ -200,17 +202,18 @@ _CHANGED = ("prepare: the input changed between passes (it is read once per pass
             "prepare runs)")
 
 
-def _checked(make_works, n: int, expected: Sequence[int] | None = None):
-    """``make_works`` whose passes must yield ``n`` rows (with example indices ``expected``), else a clear error."""
+def _checked(make_works, indices: Sequence[int], n_response: Sequence[int]):
+    """``make_works`` whose passes must yield the rows pass 1 saw (example indices, response token counts), in order;
+    anything else means the input changed under us: a clear error, never labels from another row."""
 
     def run():
         k = 0
         for w in make_works():
-            if k >= n or (expected is not None and w.example.index != expected[k]):
+            if k >= len(indices) or w.example.index != indices[k] or w.index.n_response != n_response[k]:
                 raise RuntimeError(_CHANGED)
             k += 1
             yield w
-        if k != n:
+        if k != len(indices):
             raise RuntimeError(_CHANGED)
 
     return run
