@@ -94,10 +94,11 @@ class FileSink:
             self.batch = []
 
     def abort(self) -> None:
-        """The run failed: close the files (what was written stays, as a partial output) and drop the Arrow rows."""
+        """The run failed: remove the partial files, so no half-written ``train.jsonl`` passes for a result."""
         self.writer.close()
-        self.train.close()
-        self.selection_fh.close()
+        for fh in (self.train, self.selection_fh):
+            fh.close()
+            Path(fh.name).unlink(missing_ok=True)
         self.arrow_path.unlink(missing_ok=True)
 
     def close(self) -> None:
