@@ -164,6 +164,16 @@ def test_file_run_writes_what_the_library_call_returns(tmp_path, tiny_tokenizer)
             assert f.read_bytes() == (tmp_path / "b" / f.relative_to(tmp_path / "a")).read_bytes(), f.name
 
 
+def test_a_failed_run_leaves_no_half_written_train_file(tmp_path):
+    from codeblock.prepare.write import FileSink
+
+    sink = FileSink(tmp_path)
+    sink.row({"input_ids": [1, 2], "attention_mask": [1, 1], "labels": [-100, 2], "example_index": 0,
+              "n_response_tokens": 1, "n_supervised": 1})
+    sink.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_input_that_changes_between_passes_is_a_clear_error(tiny_tokenizer):
     class Shifting(ListRows):
         passes = 0

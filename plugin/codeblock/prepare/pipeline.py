@@ -182,8 +182,9 @@ def prepare_stream(source: Iterable, *, tokenizer, scorer, config: CodeBlockConf
 
     with timer.stage("labels"):
         decisions = Decisions(sel.tokens, sel.selected, nl_taken, pis, priorities, picked)
-        written = write_rows(_checked(works(kept), state.index, list(state.n_resp.values()))(), state.rows(), decisions, config, sink, skip_log,
-                             token_level=token_level, keep_render=keep_render)
+        again = _checked(works(kept), state.index, list(state.n_resp.values()))  # pass 2: the kept rows, re-rendered
+        written = write_rows(again(), state.rows(), decisions, config, sink, skip_log, token_level=token_level,
+                             keep_render=keep_render)
         drops.update(written.drops)
         state.spill.close()
 
