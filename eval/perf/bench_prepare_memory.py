@@ -6,8 +6,9 @@ Each size runs in a fresh process: synthetic instruction/response rows (varied P
 responses, ~120 response tokens) are written to a .jsonl.gz, then ``run_prepare`` reads them through the streaming
 reader and runs the whole pipeline (render, pair selection ``random``, structure analysis, scores, budget, labels,
 writing dataset/ and train.jsonl) with SmolLM2's real tokenizer and a stub scorer (token log-probs from a hash, so
-no model weights are in memory). Peak RSS is the process's ``ru_maxrss``; a run with 0 rows gives the fixed cost
-(imports, tokenizer). Prints peak RSS per size and the slope (KiB per extra row) between the two largest sizes.
+no model weights are in memory; its scores depend on the row alone, like ``batching: row``, so the pipeline scores it
+chunk by chunk). Peak RSS is the process's ``ru_maxrss``; a run with 0 rows gives the fixed cost (imports, tokenizer).
+Prints peak RSS per size and the slope (KiB per extra row) between the two largest sizes.
 """
 
 from __future__ import annotations

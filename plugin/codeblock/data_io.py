@@ -23,7 +23,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Container, Iterable, Iterator
 
 PROMPT_KEYS = ("instruction", "prompt", "question", "query")
 RESPONSE_KEYS = ("response", "output", "completion", "answer", "solution")
@@ -125,15 +125,50 @@ def _is_hf_dataset(obj: Any) -> bool:
 def normalize_rows(rows: list[Any], config=None) -> tuple[list[Example], SkipLog]:
     """Map raw rows to Examples; bad rows are counted in the SkipLog, never silently lost."""
     skips = SkipLog()
-    examples: list[Example] = []
-    for index, row in enumerate(rows):
-        if row is _SKIPPED:
+    return list(iter_examples(enumerate(rows), config, skips)), skips
+
+
+def iter_examples(pairs: Iterable[tuple[int, Any]], config=None, skips: SkipLog | None = None,
+                  wanted: Container[int] | None = None) -> Iterator[Example]:
+    """Examples of ``(index, raw row)`` pairs, streaming; bad rows go to ``skips``. ``wanted``: only these indices
+    (a later pass of ``prepare`` over rows already normalised once; nothing is logged twice)."""
+    for index, row in pairs:
+        if row is _SKIPPED or (wanted is not None and index not in wanted):
             continue
         try:
-            examples.append(_to_example(index, row, config))
+            yield _to_example(index, row, config)
         except _Skip as skip:
-            skips.add(index, skip.reason, skip.detail)
-    return examples, skips
+            if skips is not None:
+                skips.add(index, skip.reason, skip.detail)
+
+
+class RowStream:
+    """``(index, raw row)`` pairs of a file or folder, re-readable: ``prepare`` reads its input once per pass instead
+    of holding it. Unreadable records are ``_SKIPPED`` placeholders (their index stays taken); the first complete
+    pass records them in ``skips`` and counts the records in ``n_rows``. ``overlay`` (hygiene): index -> replacement
+    row (a redacted copy, or ``_SKIPPED`` for a dropped row).
+    """
+
+    def __init__(self, path, *, limit: int | None = None, overlay: dict | None = None):
+        self.path, self.limit, self.overlay = path, limit, overlay if overlay is not None else {}
+        self.skips = SkipLog()
+        self.n_rows: int | None = None  # set when a pass ends
+        self._logged = 0  # records below this index are in ``skips`` already (passes may stop early)
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        from codeblock.hygiene.row_reader import RowSourceError, iter_records
+
+        n = 0
+        try:
+            for rec in iter_records(self.path, limit=self.limit or None):
+                n += 1
+                if rec.reason is not None and rec.index >= self._logged:
+                    self.skips.add(rec.index, rec.reason, rec.detail)
+                self._logged = max(self._logged, rec.index + 1)
+                yield rec.index, (_SKIPPED if rec.reason is not None else self.overlay.get(rec.index, rec.row))
+        except RowSourceError as exc:
+            raise DataError(str(exc)) from None
+        self.n_rows = n
 
 
 class _Skip(Exception):

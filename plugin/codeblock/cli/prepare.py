@@ -95,21 +95,19 @@ def write_outputs(out_dir: str | Path, prepared, *, config: CodeBlockConfig, ext
         with open(out / REPORT_FILES[step], "w", encoding="utf-8") as fh:
             for rec in sorted(records, key=lambda r: (r["row"], r.get("reason", ""))):
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    with open(out / "train.jsonl", "w", encoding="utf-8") as fh:
+    if prepared.rows is not None:  # else a FileSink wrote train.jsonl, selection.jsonl and dataset/ row by row
+        from codeblock.prepare.write import FileSink
+
+        sink = FileSink(out)
         for row in prepared.rows:
-            fh.write(json.dumps(row, separators=(",", ":")) + "\n")
-    with open(out / "selection.jsonl", "w", encoding="utf-8") as fh:
+            sink.row(row)
         for rec in prepared.selection:
-            fh.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+            sink.record(rec)
+        sink.close()
     if prepared.pair_scores:  # per pool row: IFD, its two mean CEs, kept — what pair selection decided from
         with open(out / "pair_scores.jsonl", "w", encoding="utf-8") as fh:
             for rec in prepared.pair_scores:
                 fh.write(json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n")
-    from datasets import Dataset
-
-    columns = ("input_ids", "attention_mask", "labels", "example_index", "n_response_tokens", "n_supervised")
-    ds = Dataset.from_dict({c: [r[c] for r in prepared.rows] for c in columns})
-    ds.save_to_disk(str(out / "dataset"))
     stats = {**prepared.stats, **extra_stats, "config": config.to_dict(), "library_versions": library_versions()}
     (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (out / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
@@ -156,15 +154,32 @@ def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=Non
 
     ``group``: a connected :class:`codeblock.prepare.parallel.WorkerGroup` (rank 0) to split the scoring over.
     """
-    from codeblock.prepare.hygiene_stage import apply_hygiene
-    from codeblock.prepare.pipeline import prepare_dataset
+    from codeblock.data_io import RowStream, sha256_of_path
+    from codeblock.hygiene.row_reader import RowSourceError, source_kind
+    from codeblock.prepare.hygiene_stage import hygiene_overlay
+    from codeblock.prepare.pipeline import ListRows, prepare_stream
+    from codeblock.prepare.write import FileSink
     from codeblock.training.setup_checks import label_setup
 
     t0 = time.perf_counter()
-    rows, read_skips, digest = load_rows(data, limit=limit)
+    if isinstance(data, (str, Path)):  # streamed: read once per pass, never held (prepare.pipeline)
+        try:
+            source_kind(data)
+        except RowSourceError as exc:
+            raise DataError(str(exc)) from None
+        source = RowStream(data, limit=limit)
+        digest = sha256_of_path(data)
+    else:  # rows already in memory (a list, a datasets.Dataset)
+        rows, list_skips, digest = load_rows(data, limit=limit)
+        source = ListRows(rows)
     t1 = time.perf_counter()
-    rows, hygiene = apply_hygiene(rows, config, read_skips, progress=progress)  # before anything is scored
-    read_skips.merge(hygiene.skips)
+    hygiene = hygiene_overlay(source, config, progress=progress)  # before anything is scored
+    if isinstance(source, RowStream):
+        source.overlay = hygiene.overlay
+        read_skips = [source.skips, hygiene.skips]
+    else:
+        source = ListRows([hygiene.overlay.get(i, r) for i, r in enumerate(source.rows)])
+        read_skips = [list_skips, hygiene.skips]
     t2 = time.perf_counter()
     tokenizer = tokenizer or load_tokenizer(model)
     reference = None
@@ -180,11 +195,16 @@ def run_prepare(data, model: str, out_dir, config: CodeBlockConfig, *, limit=Non
         scorer = parallel.ShardedScorer(scorer, group, "main", progress)
         reference = reference and parallel.ShardedScorer(reference, group, "reference", progress)
     ok = False
+    sink = FileSink(out_dir)
     try:
-        prepared = prepare_dataset(rows, tokenizer=tokenizer, scorer=scorer, config=config, progress=progress,
-                                   reference_scorer=reference, read_skips=read_skips, keep_render=selection_text)
+        prepared = prepare_stream(source, tokenizer=tokenizer, scorer=scorer, config=config, sink=sink,
+                                  progress=progress, reference_scorer=reference, read_skips=read_skips,
+                                  keep_render=selection_text)
+        sink.close()
         ok = True
     finally:
+        if not ok:
+            sink.abort()
         if group is not None:
             try:
                 workers = parallel.finish(group, local)

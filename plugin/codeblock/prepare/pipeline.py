@@ -12,6 +12,11 @@
 :mod:`codeblock.scoring.scorer`). The output is a pure function of the input rows, the tokenizer, the stored scores and the
 config: every sort has a total key, and floats are rounded to 9 decimals before comparison.
 
+Bounded memory: the rows are read once per pass, never held (:func:`prepare_stream`; the input must be re-readable:
+a list, or a file read through :class:`codeblock.data_io.RowStream`). Pass 1 (:mod:`codeblock.prepare.collect`)
+keeps a compact selection state; the global steps (pair selection, priorities, budget, NL pass) run once on it;
+pass 2 (:mod:`codeblock.prepare.write`) renders the kept rows again and writes them out one by one.
+
 ``config.supervision`` swaps the selection for a baseline policy (method.md §3, :mod:`codeblock.selection.policies`):
 token-level policies (``full``, ``random_tokens``, ``gce_tokens``, ``excess_tokens``) replace the item, budget-split and
 NL passes by one token choice over the kept pairs; ``full`` and ``random_tokens`` skip the scoring pass (``scorer`` may
@@ -20,23 +25,31 @@ be None unless the pair selector needs IFD); ``random_items`` keeps the item pas
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
+from array import array
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import Any, Iterable, Sequence
 
 from codeblock.config import CodeBlockConfig
-from codeblock.data_io import Example, SkipLog, normalize_rows
-from codeblock.labels.build import build_labels
-from codeblock.labels.render import Renderer, RenderSkip
+from codeblock.data_io import Example, SkipLog
+from codeblock.labels.render import Renderer
 from codeblock.labels.token_spans import TokenIndex
-from codeblock.prepare.report import r9, run_stats, selection_record, structure_summary
-from codeblock.scoring.gce import aggregate, token_scores
+from codeblock.prepare.collect import (
+    CHUNK_ROWS,
+    Collected,
+    MemoScorer,
+    Pool,
+    batch_invariant,
+    chunks,
+    collect,
+    nl_units_by_example,
+    read_pool,
+    rendered_rows,
+)
+from codeblock.prepare.report import r9, run_stats
+from codeblock.prepare.write import Decisions, ListSink, write_rows
 from codeblock.selection.budget import (
     Candidate,
     CodeSelection,
@@ -46,38 +59,17 @@ from codeblock.selection.budget import (
     select_items,
     total_budget,
 )
-from codeblock.selection.nl_tokens import make_units, nl_candidates, select_nl
-from codeblock.selection.policies import (
-    excess_ce,
-    is_token_level,
-    needs_reference,
-    needs_scores,
-    random_priorities,
-    select_tokens,
-    split_code_nl,
-)
+from codeblock.selection.nl_tokens import select_nl
+from codeblock.selection.policies import is_token_level, needs_scores, random_priorities, select_tokens
 
 
 @dataclass
 class PreparedDataset:
-    rows: list[dict]  # input_ids, attention_mask, labels, example_index, n_response_tokens, n_supervised
-    selection: list[dict]  # one record per example that reached selection (kept or dropped afterwards)
+    rows: list[dict] | None  # input_ids, attention_mask, labels, example_index, n_response_tokens, n_supervised
+    selection: list[dict] | None  # one record per example that reached selection (kept or dropped afterwards)
     stats: dict = field(default_factory=dict)
     pair_scores: list[dict] = field(default_factory=list)  # per pool row: IFD and its two CEs, kept (IFD selectors)
-
-
-@dataclass
-class _Work:
-    """Per-example state carried through the stages."""
-
-    example: Example
-    rendered: Any
-    index: TokenIndex
-    analysis: Any = None
-    logp: np.ndarray | None = None
-    scores: np.ndarray | None = None
-    excess: np.ndarray | None = None  # supervision=excess_tokens: logp_ref - logp_base
-    items: list[dict] = field(default_factory=list)  # item records (dicts) with token sets and scores
+    # rows / selection are None when a FileSink wrote them (codeblock prepare)
 
 
 class _Timer:
@@ -93,84 +85,14 @@ class _Timer:
             self.times[name] = round(self.times.get(name, 0.0) + time.perf_counter() - t0, 4)
 
 
-def _structure_config(config: CodeBlockConfig):
-    from codeblock.structure.analysis import StructureConfig
+class ListRows:
+    """A list of raw rows as a re-readable ``(index, row)`` source."""
 
-    names = {f.name for f in dataclasses.fields(StructureConfig)}
-    wanted = {
-        "default_language": config.default_language,
-        "unfenced_policy": config.unfenced_policy,
-        "return_edges": config.return_edges,
-        "bridge_mode": config.bridge_mode,
-        "granularity": config.granularity,
-        "code_languages": tuple(config.code_languages),
-        "block_max_tokens": config.block_max_tokens,
-        "exclude_main_body": config.exclude_main_body,
-        "merge_units": config.merge_units,
-    }
-    return StructureConfig(**{k: v for k, v in wanted.items() if k in names})
+    def __init__(self, rows: Sequence[Any]):
+        self.rows = rows
 
-
-class _MemoScorer:
-    """Remembers log-probs by token ids within one run, so IFD's conditioned pass is reused by the scoring stage."""
-
-    def __init__(self, scorer):
-        self.scorer = scorer
-        self.memo: dict[tuple, np.ndarray] = {}
-
-    def token_logprobs(self, ids_list):
-        keys = [tuple(int(t) for t in ids) for ids in ids_list]
-        todo = list(dict.fromkeys(k for k in keys if k not in self.memo))
-        if todo:
-            for k, lp in zip(todo, self.scorer.token_logprobs([list(k) for k in todo])):
-                self.memo[k] = np.asarray(lp, dtype=np.float32)
-        return [self.memo[k].copy() for k in keys]
-
-
-def _select_pairs(works: list[_Work], config: CodeBlockConfig, scorer, renderer: Renderer
-                  ) -> tuple[list[int], dict, list[dict]]:
-    """Positions (into ``works``) kept by the configured pair selector, in input order, selector stats, and the
-    per-row IFD record (``pair_scores.jsonl``; empty when the selector computed no IFD)."""
-    n = len(works)
-    if config.pair_selector == "none" or n == 0:
-        return list(range(n)), {"method_used": "none"}, []
-    from codeblock.scoring.scorer import ifd_details
-    from codeblock.selection.pairs import select_pairs
-
-    details: list[dict] = []
-
-    def ifd_fn(pairs):
-        # IFD over the exact training tokenization: conditioned = the rendered example itself, unconditioned = the
-        # same template with an empty prompt (method.md §2(a)); both averaged over the response characters that
-        # survive truncation in both renderings.
-        passes = []
-        for w in works:
-            empty = Example(w.example.index, [{"role": "user", "content": ""}], w.example.response, "")
-            rd = renderer.render(empty)
-            idx = TokenIndex(rd.text, rd.offsets, rd.response_start, rd.response_end, rd.special)
-            common = min(w.rendered.kept_response_chars, rd.kept_response_chars)
-            passes.append((w.rendered.input_ids, w.index.response_tokens_before(common),
-                           rd.input_ids, idx.response_tokens_before(common)))
-        details[:] = ifd_details(scorer, passes)
-        return [d["ifd"] for d in details]
-
-    result = select_pairs(
-        [w.example.extra for w in works],
-        config.pair_selector,
-        config.pair_keep_ratio,
-        config.seed,
-        instruction_texts=[w.example.instruction for w in works],
-        response_texts=[w.example.response for w in works],
-        ifd_fn=ifd_fn if scorer.scorer is not None else None,  # no scorer: select_pairs says IFD needs one
-        quality_field=config.quality_field,
-        embedding=config.embedding,
-        longtail_k=config.longtail_k,
-    )
-    info = {"method_used": result.method_used, **{k: v for k, v in result.stats.items() if isinstance(v, (int, float, str))}}
-    kept = set(result.kept_indices)
-    pair_scores = [{"example_index": w.example.index, "kept": k in kept, **{key: r9(v) for key, v in d.items()}}
-                   for k, (w, d) in enumerate(zip(works, details))]
-    return list(result.kept_indices), info, pair_scores
+    def __iter__(self):
+        return enumerate(self.rows)
 
 
 def prepare_dataset(
@@ -184,250 +106,194 @@ def prepare_dataset(
     read_skips: SkipLog | None = None,
     keep_render: bool = True,
 ) -> PreparedDataset:
-    """Run the whole CodeBlock data pipeline on raw ``rows`` (dicts in any supported shape).
+    """Run the whole CodeBlock data pipeline on raw ``rows`` (dicts in any supported shape); results in memory.
 
     ``read_skips``: skips found while reading the file (from :func:`codeblock.data_io.load_rows`), merged into stats.
     ``keep_render``: store the rendered text + token offsets in each selection record (needed by ``inspect``).
     """
-    from tqdm.auto import tqdm
+    rows = list(rows) if not isinstance(rows, (list, tuple)) else rows
+    return prepare_stream(ListRows(rows), tokenizer=tokenizer, scorer=scorer, config=config, sink=ListSink(),
+                          progress=progress, reference_scorer=reference_scorer,
+                          read_skips=[read_skips] if read_skips is not None else [], keep_render=keep_render)
 
+
+def prepare_stream(source: Iterable, *, tokenizer, scorer, config: CodeBlockConfig | None, sink, progress: bool = True,
+                   reference_scorer=None, read_skips: Sequence[SkipLog] = (), keep_render: bool = True
+                   ) -> PreparedDataset:
+    """The pipeline over a re-readable ``source`` of ``(index, raw row)`` pairs, output to ``sink``
+    (:mod:`codeblock.prepare.write`). ``read_skips`` are merged, in order, after the first pass (a
+    :class:`~codeblock.data_io.RowStream` fills its own ``skips`` during that pass)."""
     config = config or CodeBlockConfig()
     timer = _Timer()
     drops: Counter = Counter()
-    skip_log = SkipLog()
-    if read_skips is not None:
-        skip_log.merge(read_skips)
-
-    with timer.stage("load"):
-        examples, norm_skips = normalize_rows(rows, config)
-        skip_log.merge(norm_skips)
-    drops.update(skip_log.counts)
+    skip_log, norm_skips, render_skips = SkipLog(), SkipLog(), SkipLog()
+    renderer = Renderer(tokenizer, template=config.template, max_seq_length=config.max_seq_length, system_prompt=config.system_prompt)
 
     with timer.stage("render_tokenize"):
-        renderer = Renderer(tokenizer, template=config.template, max_seq_length=config.max_seq_length, system_prompt=config.system_prompt)
-        works: list[_Work] = []
-        for ex in tqdm(examples, desc="render+tokenize", unit="row", disable=None if progress else True):
-            try:
-                rendered = renderer.render(ex)
-            except RenderSkip as skip:
-                drops[skip.reason] += 1
-                skip_log.add(ex.index, skip.reason, skip.detail)
-                continue
-            idx = TokenIndex(rendered.text, rendered.offsets, rendered.response_start, rendered.response_end, rendered.special)
-            if idx.n_response == 0:
-                drops["response_truncated"] += 1
-                skip_log.add(ex.index, "response_truncated", f"prompt fills max_seq_length={config.max_seq_length}")
-                continue
-            works.append(_Work(ex, rendered, idx))
-    t_pool = sum(w.index.n_response for w in works)
+        pool = read_pool(source, config, renderer, norm_skips, render_skips, progress)
+    n_input = len(source.rows) if isinstance(source, ListRows) else source.n_rows
+    n_valid = pool.n_valid
+    for log in (*read_skips, norm_skips, render_skips):
+        skip_log.merge(log)
+        drops.update(log.counts)
+    t_pool = sum(pool.n_response)
+
+    def works(wanted):
+        return lambda: rendered_rows(source, config, renderer, wanted=wanted)
 
     with timer.stage("pair_selection"):
-        scorer = _MemoScorer(scorer)
-        kept_pos, pair_info, pair_scores = _select_pairs(works, config, scorer, renderer)
-        drops["pair_selection"] += len(works) - len(kept_pos)
-        works = [works[i] for i in kept_pos]
-    t_kept = sum(w.index.n_response for w in works)
-
-    with timer.stage("analyze"):
-        scfg = _structure_config(config)
-        from codeblock.structure.analysis import analyze_response
-
-        for w in tqdm(works, desc="analyzing responses", unit="row", disable=None if progress else True):
-            w.analysis = analyze_response(w.rendered.response, scfg)
+        scorer = MemoScorer(scorer)
+        kept_pos, pair_info, pair_scores = _select_pairs(pool, config, scorer, works(set(pool.index)), renderer)
+        drops["pair_selection"] += len(pool.index) - len(kept_pos)
+        kept = {pool.index[i] for i in kept_pos}
+        kept_rows = (array("q", (pool.index[i] for i in kept_pos)), array("l", (pool.n_response[i] for i in kept_pos)))
+        t_kept = sum(kept_rows[1])
+        n_pair_selected = len(kept_pos)
+        del pool, kept_pos
 
     sup = config.supervision
     token_level = is_token_level(sup)
-    with timer.stage("score"):
-        if needs_scores(sup) and works:
-            _score(works, config, scorer, reference_scorer)
+    reference = MemoScorer(reference_scorer) if reference_scorer is not None else None
+    state = collect(_checked(works(kept), *kept_rows), n_pair_selected, config, scorer, reference, progress, timer)
+    del kept_rows
 
     with timer.stage("utilities"):
-        item_stats = structure_summary(works) if token_level else _build_items(works, config)
-        selectable = [(k, it) for k, w in enumerate(works) for it in w.items if it["selectable"]]
-        pis = percentile_ranks([it["u"] for _, it in selectable])
-        # B6 (random_items): the same passes below, ordered by a seeded random rank instead of the gated priority.
-        rand_p = random_priorities(len(selectable), config.seed) if sup == "random_items" else None
-        candidates = []
-        for n, ((k, it), pi) in enumerate(zip(selectable, pis)):
-            it["pi"] = pi
-            it["P"] = (rand_p[n] if rand_p is not None else
-                       gated_priority(pi, it["R"], it["B"], config.lambda_reach, config.lambda_bridge, config.gate_quantile))
-            candidates.append(Candidate(k, it["id"], it["start"], tuple(it["tokens"]), it["P"], tuple(it.get("conflicts", ()))))
+        candidates, pis, priorities = _priorities(state, config)
 
     with timer.stage("budget"):
         t_den = t_kept if config.budget_denominator == "selected_pairs" else t_pool
         budget = total_budget(config.budget_ratio, t_den)
         b_code = code_budget(budget, config.nl_share)
-        n_resp = {k: w.index.n_response for k, w in enumerate(works)}
+        picked = None
         if token_level:
-            ranking = [w.excess if sup == "excess_tokens" else w.scores for w in works] if needs_scores(sup) else None
-            picked = select_tokens(sup, [w.index.response_tokens for w in works], budget=budget, seed=config.seed, scores=ranking)
+            picked = select_tokens(sup, state.pools, budget=budget, seed=config.seed,
+                                   scores=state.ranking if needs_scores(sup) else None)
+            state.pools = state.ranking = None
             sel = CodeSelection()
         else:
             sel = select_items(
-                candidates, n_resp, b_code, max_example_fraction=config.max_example_fraction, scope=config.selection_scope,
-                quota_ratio=(budget / t_kept if t_kept else 0.0), nl_share=config.nl_share,
+                candidates, state.n_resp, b_code, max_example_fraction=config.max_example_fraction,
+                scope=config.selection_scope, quota_ratio=(budget / t_kept if t_kept else 0.0), nl_share=config.nl_share,
             )
+        del candidates
 
     with timer.stage("nl_tokens"):
-        nl_taken: dict[int, list[int]] = {}
-        if token_level:  # no NL pass: split the picked tokens into code / not-code for the stats
-            for k, toks in picked.items():
-                code_spans = [(s.start + works[k].rendered.response_start, s.end + works[k].rendered.response_start)
-                              for s in works[k].analysis.segments if s.kind == "code"]
-                code, nl_taken[k] = split_code_nl(toks, works[k].index.offsets, code_spans)
-                sel.tokens[k] = set(code)
-        elif config.nl_share > 0:
-            units = []
-            for k, w in enumerate(works):
-                cands = nl_candidates(w.index, w.analysis.nl_spans())
-                units.extend(make_units(k, w.index, cands, w.scores, config.nl_unit))
-            used = {k: sel.count(k) for k in n_resp}
-            if config.selection_scope == "per_example":
-                nl_taken = {}
-                for k in n_resp:
-                    quota = max(sel.caps.get(k, 0), used[k])
-                    mine = [u for u in units if u.example == k]
-                    nl_taken.update(select_nl(mine, max(0, quota - used[k]), {k: quota}, {k: used[k]}))
-            else:
-                nl_taken = select_nl(units, max(0, budget - sel.used), sel.caps, used)
+        nl_taken = _nl_pass(state, sel, config, budget) if not token_level and config.nl_share > 0 else {}
 
     with timer.stage("labels"):
-        out_rows, records = [], []
-        totals = Counter()
-        eos_logps = []
-        for k, w in enumerate(works):
-            code_tokens = sel.tokens.get(k, set())
-            nl = nl_taken.get(k, [])
-            chosen = sorted(code_tokens | set(nl))
-            rd = w.rendered
-            eos_ok = config.supervise_eos and rd.eos_index is not None
-            lp = w.logp  # None when the policy skipped scoring
-            if lp is not None and rd.eos_index is not None and rd.eos_index < len(lp) and math.isfinite(float(lp[rd.eos_index])):
-                eos_logps.append(float(lp[rd.eos_index]))
-            record = selection_record(w, sel.selected.get(k, []), nl, chosen, eos_ok, keep_render)
-            eos_only = not chosen and eos_ok and config.keep_eos_only_rows
-            if not chosen and not eos_only:
-                drops["no_supervised_tokens"] += 1
-                skip_log.add(w.example.index, "no_supervised_tokens",
-                             f"{sup} selected no token" if token_level else "no item or NL token selected")
-                record["kept"], record["drop_reason"] = False, "no_supervised_tokens"
-                records.append(record)
-                continue
-            labels = build_labels(rd.input_ids, chosen, eos_index=rd.eos_index, supervise_eos=config.supervise_eos)
-            out_rows.append({
-                "input_ids": list(rd.input_ids),
-                "attention_mask": [1] * len(rd.input_ids),
-                "labels": labels,
-                "example_index": w.example.index,
-                "n_response_tokens": w.index.n_response,
-                "n_supervised": len(chosen),
-            })
-            records.append(record)
-            totals["response_tokens"] += w.index.n_response
-            totals["supervised_tokens"] += len(chosen)
-            totals["code_tokens"] += len(code_tokens)
-            totals["nl_tokens"] += len(nl)
-            totals["eos_tokens"] += int(eos_ok)
-            totals["eos_only_rows"] += int(eos_only)
-            totals["eos_missing"] += int(rd.eos_index is None)
-            totals["truncated_rows"] += int(rd.truncated)
+        decisions = Decisions(sel.tokens, sel.selected, nl_taken, pis, priorities, picked)
+        again = _checked(works(kept), state.index, list(state.n_resp.values()))  # pass 2: the kept rows, re-rendered
+        written = write_rows(again(), state.rows(), decisions, config, sink, skip_log, token_level=token_level,
+                             keep_render=keep_render)
+        drops.update(written.drops)
+        state.spill.close()
 
     stats = run_stats(
-        config, n_input=len(rows), n_valid=len(examples), n_pair_selected=len(works), n_kept=len(out_rows), drops=drops,
-        totals=totals, eos_logps=eos_logps, t_kept=t_kept, t_pool=t_pool, budget=None if sup == "full" else budget,
-        b_code=None if token_level else b_code, code_used=totals["code_tokens"] if token_level else sel.used,
-        seed_overshoot=sel.seed_overshoot, item_stats=item_stats, pair_info=pair_info, template=renderer.mode,
+        config, n_input=n_input, n_valid=n_valid,
+        n_pair_selected=n_pair_selected, n_kept=written.n_kept, drops=drops,
+        totals=written.totals, eos_logps=state.eos_logps, t_kept=t_kept, t_pool=t_pool, budget=None if sup == "full" else budget,
+        b_code=None if token_level else b_code, code_used=written.totals["code_tokens"] if token_level else sel.used,
+        seed_overshoot=sel.seed_overshoot, item_stats=state.tally.summary(), pair_info=pair_info, template=renderer.mode,
         skip_samples=skip_log.samples, timings=timer.times,
     )
-    return PreparedDataset(out_rows, records, stats, pair_scores)
+    return PreparedDataset(sink.rows, sink.selection, stats, pair_scores)
 
 
-def _score(works: list[_Work], config: CodeBlockConfig, scorer, reference_scorer) -> None:
-    """One scoring pass: w.logp, w.scores (g_t per utility_mode) and, for excess_tokens, w.excess (plain CE)."""
-    if scorer.scorer is None:
-        raise ValueError(f"supervision={config.supervision} needs a scorer (codeblock.scoring.scorer.Scorer)")
-    logps = scorer.token_logprobs([w.rendered.input_ids for w in works])
-    ref_logps = None
-    if needs_reference(config.supervision, config.utility_mode):
-        if reference_scorer is None:
-            raise ValueError(f"utility_mode={config.utility_mode}/supervision={config.supervision} needs reference_scorer "
-                             "(the fine-tuned reference model)")
-        ref_logps = reference_scorer.token_logprobs([w.rendered.input_ids for w in works])
-    for k, w in enumerate(works):
-        w.logp = np.asarray(logps[k], dtype=np.float32)
-        ref = np.asarray(ref_logps[k], dtype=np.float32) if config.utility_mode.startswith("excess") else None
-        w.scores = token_scores(w.logp, config.utility_mode, config.gce_q, ref)
-        if config.supervision == "excess_tokens":
-            w.excess = excess_ce(w.logp, np.asarray(ref_logps[k], dtype=np.float32))
+_CHANGED = ("prepare: the input changed between passes (it is read once per pass, not held; do not modify --data while "
+            "prepare runs)")
 
 
-def _build_items(works: list[_Work], config: CodeBlockConfig) -> dict:
-    """Token-level item rules (|tok| bounds, inside the untruncated text, min core tokens) + utilities u_i."""
-    reasons: Counter = Counter()
-    by_lang: Counter = Counter()
-    n_units = n_opaque = 0
-    err_bytes = 0.0
-    for w in works:
-        a = w.analysis
-        reach, bridge = a.reach(), a.bridge()
-        n_units += len(a.units)
-        n_opaque += sum(1 for u in a.units if u.opaque)
-        err_bytes += sum(u.error_fraction for u in a.units)
-        kept_chars = w.rendered.kept_response_chars
-        items = []
-        for item in a.items:
-            toks = w.index.tok(item.start, item.end)
-            core = w.index.tok_spans(item.core_spans)
-            rec = {
-                "id": item.id, "unit_id": item.unit_id, "kind": item.kind, "language": item.language,
-                "start": item.start, "end": item.end, "tokens": toks, "n_core": len(core),
-                "R": float(reach.get(item.id, 0.0)), "B": float(bridge.get(item.id, 0.0)),
-                "u": math.nan, "pi": None, "P": None, "selectable": bool(item.selectable), "reason": item.reason,
-            }
-            if rec["selectable"]:
-                g = [float(w.scores[t]) for t in core if t < len(w.scores)]
-                reason = None
-                if item.end > kept_chars:
-                    reason = "truncated"
-                elif not toks:
-                    reason = "no_tokens"
-                elif len(toks) > config.max_item_tokens:
-                    reason = "too_many_tokens"
-                elif item.kind == "block" and len(toks) > config.block_max_tokens:
-                    reason = "block_too_long"
-                elif len(core) < max(1, config.min_core_tokens):
-                    reason = "too_few_core_tokens"
-                elif not all(math.isfinite(x) for x in g):
-                    reason = "no_score"
-                if reason:
-                    rec["selectable"], rec["reason"] = False, reason
-                else:
-                    rec["u"] = aggregate(g, config.utility_agg)  # u_i (method.md §2(d)), scoring.gce
-            reasons[rec["reason"] or "selectable"] += 1
-            by_lang[item.language] += 1
-            items.append(rec)
-        if any(it["kind"] == "block" for it in items):
-            _block_conflicts(items)
-        w.items = items
-    return {
-        "n_items": sum(reasons.values()),
-        "n_selectable": reasons.get("selectable", 0),
-        "by_reason": dict(sorted(reasons.items())),
-        "by_language": dict(sorted(by_lang.items())),
-        "n_units": n_units,
-        "n_opaque_units": n_opaque,
-        # units over dataflow.MAX_GRAPH_NODES items: reach and bridge skipped (R = B = 0), warned when analysed
-        "n_units_graph_skipped": sum(1 for w in works for u in w.analysis.units if u.graph_skipped),
-        "mean_unit_error_fraction": round(err_bytes / n_units, 6) if n_units else 0.0,
-    }
+def _checked(make_works, indices: Sequence[int], n_response: Sequence[int]):
+    """``make_works`` whose passes must yield the rows pass 1 saw (example indices, response token counts), in order;
+    anything else means the input changed under us: a clear error, never labels from another row."""
+
+    def run():
+        k = 0
+        for w in make_works():
+            if k >= len(indices) or w.example.index != indices[k] or w.index.n_response != n_response[k]:
+                raise RuntimeError(_CHANGED)
+            k += 1
+            yield w
+        if k != len(indices):
+            raise RuntimeError(_CHANGED)
+
+    return run
 
 
-def _block_conflicts(items: list[dict]) -> None:
-    """granularity=block: a block item and the items inside it are mutually exclusive."""
-    blocks = [it for it in items if it["kind"] == "block"]
-    for b in blocks:
-        inner = [it for it in items if it is not b and it["unit_id"] == b["unit_id"] and b["start"] <= it["start"] and it["end"] <= b["end"]]
-        b["conflicts"] = [it["id"] for it in inner]
-        for it in inner:
-            it.setdefault("conflicts", []).append(b["id"])
+def _select_pairs(pool: Pool, config: CodeBlockConfig, scorer: MemoScorer, make_works, renderer: Renderer
+                  ) -> tuple[list[int], dict, list[dict]]:
+    """Positions (into the pool) kept by the configured pair selector, in input order, selector stats, and the
+    per-row IFD record (``pair_scores.jsonl``; empty when the selector computed no IFD)."""
+    n = len(pool.index)
+    if config.pair_selector == "none" or n == 0:
+        return list(range(n)), {"method_used": "none"}, []
+    from codeblock.scoring.scorer import ifd_details
+    from codeblock.selection.pairs import select_pairs
+
+    details: list[dict] = []
+
+    def ifd_fn(pairs):
+        # IFD over the exact training tokenization: conditioned = the rendered example itself, unconditioned = the
+        # same template with an empty prompt (method.md §2(a)); both averaged over the response characters that
+        # survive truncation in both renderings. Streamed: one more pass over the input, in chunks.
+        details.clear()
+        for chunk in chunks(make_works(), CHUNK_ROWS if batch_invariant(scorer) else None):
+            passes = []
+            for w in chunk:
+                empty = Example(w.example.index, [{"role": "user", "content": ""}], w.example.response, "")
+                rd = renderer.render(empty)
+                idx = TokenIndex(rd.text, rd.offsets, rd.response_start, rd.response_end, rd.special)
+                common = min(w.rendered.kept_response_chars, rd.kept_response_chars)
+                passes.append((w.rendered.input_ids, w.index.response_tokens_before(common),
+                               rd.input_ids, idx.response_tokens_before(common)))
+            scorer.remember(p[0] for p in passes)  # the conditioned pass is the kept rows' scoring pass
+            details.extend(ifd_details(scorer, passes))
+        if len(details) != n:
+            raise RuntimeError(_CHANGED)
+        return [d["ifd"] for d in details]
+
+    result = select_pairs(
+        pool.extras if pool.extras is not None else [{}] * n,  # only quality_longtail reads the rows' fields
+        config.pair_selector,
+        config.pair_keep_ratio,
+        config.seed,
+        instruction_texts=pool.instructions if pool.instructions is not None else [""] * n,
+        response_texts=[""] * n,  # ifd_fn renders the responses itself
+        ifd_fn=ifd_fn if scorer.scorer is not None else None,  # no scorer: select_pairs says IFD needs one
+        quality_field=config.quality_field,
+        embedding=config.embedding,
+        longtail_k=config.longtail_k,
+    )
+    info = {"method_used": result.method_used, **{k: v for k, v in result.stats.items() if isinstance(v, (int, float, str))}}
+    kept = set(result.kept_indices)
+    pair_scores = [{"example_index": pool.index[k], "kept": k in kept, **{key: r9(v) for key, v in d.items()}}
+                   for k, d in enumerate(details)]
+    return list(result.kept_indices), info, pair_scores
+
+
+def _priorities(state: Collected, config: CodeBlockConfig) -> tuple[list[Candidate], list[float], list[float]]:
+    """Percentile ranks pi_i of the utilities, gated priorities P_i (B6 random_items: a seeded random rank instead)
+    and the budget's candidates. Consumes ``state.candidates``."""
+    pis = percentile_ranks(state.utilities)
+    rand_p = random_priorities(len(pis), config.seed) if config.supervision == "random_items" else None
+    priorities, candidates = [], []
+    for n, ((k, item_id, start, tokens, reach, bridge, conflicts), pi) in enumerate(zip(state.candidates, pis)):
+        p = rand_p[n] if rand_p is not None else gated_priority(pi, reach, bridge, config.lambda_reach,
+                                                                 config.lambda_bridge, config.gate_quantile)
+        priorities.append(p)
+        candidates.append(Candidate(k, item_id, start, tokens, p, conflicts))
+    state.candidates = state.utilities = []
+    return candidates, pis, priorities
+
+
+def _nl_pass(state: Collected, sel: CodeSelection, config: CodeBlockConfig, budget: int) -> dict[int, list[int]]:
+    """NL tokens on top of the code items: the global pass, or per-example quotas (selection_scope=per_example)."""
+    used = {k: sel.count(k) for k in state.n_resp}
+    if config.selection_scope != "per_example":
+        return select_nl(state.units, max(0, budget - sel.used), sel.caps, used)
+    nl_taken: dict[int, list[int]] = {}
+    by_example = nl_units_by_example(state.units)
+    for k in state.n_resp:
+        quota = max(sel.caps.get(k, 0), used[k])
+        nl_taken.update(select_nl(by_example.get(k, []), max(0, quota - used[k]), {k: quota}, {k: used[k]}))
+    return nl_taken

@@ -19,10 +19,11 @@ def r9(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 9)
 
 
-def selection_record(w, selected_ids: list[int], nl: list[int], chosen: list[int], eos_ok: bool, keep_render: bool) -> dict:
-    """selection.jsonl row for one example (``w``: the pipeline's per-example state)."""
-    rd, idx = w.rendered, w.index
-    by_id = {it["id"]: it for it in w.items}
+def selection_record(example_index: int, rd, idx, items: list[dict], segments: list, selected_ids: list[int],
+                     nl: list[int], chosen: list[int], eos_ok: bool, keep_render: bool) -> dict:
+    """selection.jsonl row for one example: ``rd`` its rendering, ``idx`` its TokenIndex, ``items`` its item records,
+    ``segments`` its ``[kind, start, end, language]`` response segments."""
+    by_id = {it["id"]: it for it in items}
     sel_set = set(selected_ids)
     spans = []
     for iid in sorted(selected_ids, key=lambda i: (by_id[i]["start"], i)):
@@ -31,7 +32,7 @@ def selection_record(w, selected_ids: list[int], nl: list[int], chosen: list[int
                       "pi": r9(it["pi"]), "R": r9(it["R"]), "B": r9(it["B"]), "P": r9(it["P"])})
     nl_spans = [[max(0, idx.offsets[t][0] - rd.response_start), min(len(rd.response), idx.offsets[t][1] - rd.response_start)] for t in nl]
     record = {
-        "index": w.example.index,
+        "index": example_index,
         "kept": True,
         "drop_reason": None,
         "n_response_tokens": idx.n_response,
@@ -49,41 +50,15 @@ def selection_record(w, selected_ids: list[int], nl: list[int], chosen: list[int
         "items": [
             {k: (r9(v) if isinstance(v, float) else v) for k, v in it.items() if k not in ("tokens", "conflicts")}
             | {"n_tokens": len(it["tokens"]), "selected": it["id"] in sel_set}
-            for it in w.items
+            for it in items
         ],
-        "segments": [[s.kind, s.start, s.end, s.language] for s in w.analysis.segments],
+        "segments": segments,
     }
     if keep_render:
         record["text"] = rd.text[: rd.kept_char_end]
         record["offsets"] = [list(o) for o in rd.offsets]
         record["eos_index"] = rd.eos_index
     return record
-
-
-def structure_summary(works) -> dict:
-    """The ``items`` block of stats.json for token-level policies: structure counts only.
-
-    Item token rules and utilities are not evaluated there (no item is selected), so ``n_selectable`` is None.
-    """
-    by_lang: Counter = Counter()
-    n_units = n_opaque = 0
-    err = 0.0
-    for w in works:
-        a = w.analysis
-        by_lang.update(item.language for item in a.items)
-        n_units += len(a.units)
-        n_opaque += sum(1 for u in a.units if u.opaque)
-        err += sum(u.error_fraction for u in a.units)
-    return {
-        "n_items": sum(by_lang.values()),
-        "n_selectable": None,
-        "by_reason": {},
-        "by_language": dict(sorted(by_lang.items())),
-        "n_units": n_units,
-        "n_opaque_units": n_opaque,
-        "n_units_graph_skipped": sum(1 for w in works for u in w.analysis.units if u.graph_skipped),
-        "mean_unit_error_fraction": round(err / n_units, 6) if n_units else 0.0,
-    }
 
 
 def run_stats(config, *, n_input: int, n_valid: int, n_pair_selected: int, n_kept: int, drops: Counter,
