@@ -33,8 +33,9 @@ def select_tasks(problems: list, tasks: str, sample: int, seed: int) -> list:
     ['BigCodeBench/1', 'BigCodeBench/3']
     """
     import random
+    import re
 
-    if Path(tasks).is_file():
+    if not re.fullmatch(r"[\d,\s]+", tasks):  # a path (a long number list is no file name to stat)
         named = set(json.loads(Path(tasks).read_text(encoding="utf-8"))["excluded"])
     else:
         named = {f"BigCodeBench/{t.strip()}" for t in tasks.split(",") if t.strip()}
