@@ -9,7 +9,7 @@ evidence into a cause, so that a reader sees *why* a task is missing, not just t
   Seen in the error, or, when a reference swallows the error and only an assertion fails, in its code: it calls a
   network API (``socket.gethostbyaddr``, ``requests.get``, ``urlopen``, ...) that its tests do not mock.
 * ``needs_data_download`` — the reference needs data fetched at run time (nltk/textblob corpora).
-* ``missing_program`` — an external program is not installed (tesseract) or not on the sandbox's PATH (``python``).
+* ``missing_program`` — an external program is not installed (tesseract) or not on the sandbox's PATH.
 * ``timeout`` — the suite ran past its limit.
 * ``flaky`` — failed once, passed on the rerun: unreliable here, so excluded.
 * ``reference_fails`` — anything else (mostly library-version differences); the detail is the exception line.
@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import collections
 import re
-import shutil
-
-from codeblock_eval.execution.sandbox import BASE_PATH
 
 CAUSES = ("missing_library", "needs_network", "needs_data_download", "missing_program", "timeout", "flaky",
           "reference_fails")
@@ -52,10 +49,6 @@ _DATA_DOWNLOAD = re.compile(r"Resource \S+ not found|nltk_data|nltk\.download|Mi
                             r"python -m textblob\.download_corpora")
 _PROGRAM = re.compile(r"TesseractNotFoundError|tesseract is not installed|(?:command|executable) not found")
 _MISSING_COMMAND = re.compile(r"FileNotFoundError: \[Errno 2\] No such file or directory: '([A-Za-z][\w-]*)'")
-# A reference that runs `python` as a command: the official image has it on PATH; where the sandbox's PATH lacks it
-# and the reference swallows the error, only its code tells.
-_PYTHON_COMMAND = re.compile(r"""subprocess\.\w+\(\s*\[\s*['"]python['"]""")
-_PYTHON_ON_PATH = shutil.which("python", path=BASE_PATH) is not None
 # The last "SomeError: message" line of a traceback tail, for the reference_fails detail.
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Failure)\b.*)$",
                              re.MULTILINE)
@@ -92,13 +85,11 @@ def classify_exclusion(verdict: str, code: str = "", test: str = "") -> tuple[st
     program = _PROGRAM.search(evidence)
     if program:
         return "missing_program", program.group(0)
-    # subprocess could not find a bare command name (a data file would have a path or an extension): e.g. `python`,
-    # which the official image has on PATH and the sandbox's PATH (/usr/local/bin:/usr/bin:/bin) may lack.
+    # subprocess could not find a bare command name (a data file would have a path or an extension). `python` and
+    # `python3` are always there: the sandbox puts the harness's interpreter first on every run's PATH.
     command = _MISSING_COMMAND.search(evidence)
     if command:
         return "missing_program", f"{command.group(1)} (not on the sandbox's PATH)"
-    if _PYTHON_COMMAND.search(code) and not _PYTHON_ON_PATH:  # the reference swallows the failed call's error
-        return "missing_program", "python (not on the sandbox's PATH)"
     call = _unmocked_network_call(code, test)
     if call:
         return "needs_network", f"calls {call} (not mocked by its tests)"

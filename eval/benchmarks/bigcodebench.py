@@ -30,7 +30,7 @@ from codeblock_eval.execution.sandbox import Limits
 TIMEOUT_PER_TASK = 240.0
 MEMORY_MB = 8192
 SWEEP_CHUNK = 20  # reference verdicts are saved after every SWEEP_CHUNK tasks
-SANDBOX_VIEW_VERSION = 2  # bump when the sandbox's filesystem/process view changes
+SANDBOX_VIEW_VERSION = 3  # bump when the sandbox's filesystem/process view changes (3: `python` on PATH)
 VERDICT_FORMAT = 2  # bump when what the cache keeps per task changes (2: evidence for the exclusion cause)
 
 

@@ -6,7 +6,8 @@ for adversarial code use a container/VM on top (gVisor, Firecracker).
 What one run gets (``Sandbox.run``):
 
 * its own session/process group (``start_new_session``) and a fresh temp dir as cwd, ``HOME`` and ``TMPDIR``;
-* a scrubbed environment (fixed ``PATH``, ``PYTHONHASHSEED=0``, one BLAS/OMP thread, ``MPLBACKEND=Agg``);
+* a scrubbed environment (fixed ``PATH`` whose ``python``/``python3`` are the harness's interpreter,
+  ``PYTHONHASHSEED=0``, one BLAS/OMP thread, ``MPLBACKEND=Agg``);
 * rlimits: address space (or data segment for JVM/V8), CPU seconds, file size, processes, open files, no core files;
   every value is clamped to the current hard limit (containers often lower it) and configurable by argument or env
   (``CODEBLOCK_SANDBOX_MEMORY_MB``, ``CODEBLOCK_SANDBOX_FSIZE_MB``, ``CODEBLOCK_SANDBOX_NPROC``);
@@ -63,8 +64,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codeblock_eval.execution.sandbox_host import (
-    _env_int, chown_tree, clean_stale_tempdirs, free_bytes, hidden_pairs, isolation_support, rmtree, sweep,
-    temp_prefix, uid_pool)
+    _env_int, chown_tree, clean_stale_tempdirs, free_bytes, hidden_pairs, interpreter_bin_dir, isolation_support,
+    rmtree, sweep, temp_prefix, uid_pool)
 
 RUNNER_PATH = Path(__file__).with_name("sandbox_runner.py")
 NONCE_FD, RESULT_FD = 3, 4  # fd numbers exec'd programs see (see the protocol above)
@@ -152,16 +153,19 @@ class Sandbox:
         self.pidns = bool(support["pidns"])
         self.fs_view = bool(support["fs"])
         self._site_paths = [p for p in site.getsitepackages() if os.path.isdir(p)]
+        self.removed_stale = clean_stale_tempdirs()  # before the bin folder below exists
+        # `python`/`python3` on every run's PATH run this interpreter (tasks call `subprocess.call(["python", f])`).
+        self.bin_dir = interpreter_bin_dir()
         self.started_ids: set[str] = set()  # run ids / uids this instance used (lets tests look for leftovers)
         self.used_uids: set[int] = set()
-        self._expose = hidden_pairs([sys.base_prefix, sys.prefix, *self._site_paths]) if self.uid_isolation else []
+        exposed = [sys.base_prefix, sys.prefix, *self._site_paths, self.bin_dir]
+        self._expose = hidden_pairs(exposed) if self.uid_isolation else []
         # What the candidate may not see: the data (answer keys), the repository, the user's home and caches.
         self.hidden: list[str] = []
         for path in (os.environ.get("CODEBLOCK_DATA_DIR"), os.environ.get("CODEBLOCK_CACHE_DIR"),
                      os.environ.get("XDG_CACHE_HOME"), str(Path(__file__).resolve().parents[2]),
                      os.path.expanduser("~"), *hide):
             self.hide(path)
-        self.removed_stale = clean_stale_tempdirs()
         self.warnings = [w for w in self._degraded() if w]
         for w in self.warnings:
             warnings.warn(w, RuntimeWarning, stacklevel=2)
@@ -244,7 +248,7 @@ class Sandbox:
                                 "expose": (self._expose + hidden_pairs(extra_path)) if uid is not None else [],
                                 "rlimits": limits.rlimits(wall_s, uid is not None)}
             if self.fs_view:
-                keep = [str(workdir), sys.prefix, sys.base_prefix, *self._site_paths, *extra_path,
+                keep = [str(workdir), sys.prefix, sys.base_prefix, *self._site_paths, self.bin_dir, *extra_path,
                         *(os.path.dirname(p.rstrip("/")) for p in extra_path)]
                 if job.get("inputs_path"):
                     keep.append(os.path.dirname(job["inputs_path"]))
@@ -258,7 +262,8 @@ class Sandbox:
             fd = os.open(job_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(job, f)
-            env = {"PATH": ":".join([*extra_path, BASE_PATH]), "HOME": str(workdir), "TMPDIR": str(workdir),
+            env = {"PATH": ":".join([*extra_path, self.bin_dir, BASE_PATH]), "HOME": str(workdir),
+                   "TMPDIR": str(workdir),
                    "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
                    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                    "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3", "CODEBLOCK_SANDBOX_ID": run_id,

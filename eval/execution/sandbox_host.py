@@ -3,11 +3,13 @@ and cleaning what a killed harness left behind. Used by :mod:`codeblock_eval.exe
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import re
 import secrets
 import shutil
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,9 +20,11 @@ from pathlib import Path
 
 RUNNER_DIR = Path(__file__).parent
 UID_LOCK_DIR = Path("/tmp/codeblock-sandbox-uids")
-# Temp folders carry the harness pid: cb-sbx-<pid>-..., cb-inputs-<pid>-...; see clean_stale_tempdirs.
-TEMP_PREFIXES = ("cb-sbx-", "cb-inputs-")
-_STALE = re.compile(r"^(?:cb-sbx|cb-inputs)-(\d+)-")
+# Temp folders carry the harness pid: cb-sbx-<pid>-..., cb-inputs-<pid>-..., cb-bin-<pid>-...; see
+# clean_stale_tempdirs.
+TEMP_PREFIXES = ("cb-sbx-", "cb-inputs-", "cb-bin-")
+_STALE = re.compile(r"^(?:cb-sbx|cb-inputs|cb-bin)-(\d+)-")
+INTERPRETER_NAMES = ("python", "python3")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -246,3 +250,31 @@ def free_bytes(path: Path) -> int | None:
         return None
     return st.f_bavail * st.f_frsize
 
+
+
+_bin_lock = threading.Lock()
+_bin_dirs: dict[int, str] = {}
+
+
+def interpreter_bin_dir() -> str:
+    """A folder (one per harness process) whose ``python`` and ``python3`` run this interpreter; runs get it first
+    on ``PATH``, as the official BigCodeBench image has its Python there. Shell scripts, not symlinks: a symlink to a
+    venv's python outside the venv would not find the venv's site-packages.
+
+    >>> os.path.basename(shutil.which("python", path=interpreter_bin_dir())) == "python"
+    True
+    """
+    with _bin_lock:
+        path = _bin_dirs.get(os.getpid())  # keyed by pid: a forked harness makes its own (the parent's may go away)
+        if path and os.path.isdir(path):
+            return path
+        path = tempfile.mkdtemp(prefix=temp_prefix("cb-bin"))
+        for name in INTERPRETER_NAMES:
+            script = os.path.join(path, name)
+            with open(script, "w", encoding="utf-8") as f:
+                f.write(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+            os.chmod(script, 0o755)
+        os.chmod(path, 0o755)  # a dropped uid must be able to list and run them
+        _bin_dirs[os.getpid()] = path
+        atexit.register(rmtree, Path(path))
+        return path

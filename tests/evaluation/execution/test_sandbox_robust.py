@@ -187,6 +187,7 @@ def test_killed_harness_leaves_no_process_and_no_temp_folder(tmp_path):
         assert len(_sandbox_pids(proc.pid)) >= 3, "the sandbox run and its children should be running"
         tmp_root = Path(tempfile.gettempdir())
         assert list(tmp_root.glob(f"cb-sbx-{proc.pid}-*"))
+        assert list(tmp_root.glob(f"cb-bin-{proc.pid}-*")), "the harness's python/python3 folder"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -200,3 +201,4 @@ def test_killed_harness_leaves_no_process_and_no_temp_folder(tmp_path):
 
     Sandbox()
     assert not list(Path(tempfile.gettempdir()).glob(f"cb-sbx-{proc.pid}-*"))
+    assert not list(Path(tempfile.gettempdir()).glob(f"cb-bin-{proc.pid}-*"))
