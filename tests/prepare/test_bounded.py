@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import random
 import weakref
 from pathlib import Path
 
@@ -24,25 +23,9 @@ from codeblock.config import CodeBlockConfig
 from codeblock.data_io import RowStream, SkipLog
 from codeblock.prepare.hygiene_stage import apply_hygiene
 from codeblock.prepare.pipeline import ListRows, prepare_dataset
+from codeblock_eval.perf.bench_prepare_memory import synthetic_row  # the benchmark's rows, so test and bench agree
 
 REPO = Path(__file__).resolve().parents[2]
-VERBS = ["count", "sum", "filter", "merge", "sort", "group", "scale", "clip", "find", "join"]
-NOUNS = ["items", "scores", "names", "paths", "values", "rows", "words", "pairs", "events", "tokens"]
-
-
-def synthetic_row(k: int) -> dict:  # the rows of eval/perf/bench_prepare_memory.py
-    rng = random.Random(k)
-    verb, noun = rng.choice(VERBS), rng.choice(NOUNS)
-    a, b = rng.randint(1, 99), rng.randint(1, 9)
-    code = (f"def {verb}_{noun}_{k}({noun}, limit={a}):\n"
-            f"    result = []\n"
-            f"    for i, x in enumerate({noun}):\n"
-            f"        if i % {b} == 0 and x is not None:\n"
-            f"            result.append(x * {b} + i)\n"
-            f"    total = sum(result[:limit])\n"
-            f"    return total if total > {a} else -total\n")
-    return {"instruction": f"Write a Python function that does {verb} over {noun} (variant {k}).",
-            "output": f"Here is the function:\n\n```python\n{code}```\n\nIt walks the {noun} once and caps at {a}."}
 
 
 def rows() -> list:
