@@ -137,7 +137,8 @@ def write_rows(works: Iterator, spilled: Iterator, decisions: Decisions, config,
     res = WriteResult()
     sup = config.supervision
     n_sel = 0  # position in the selectable-item order of the priority arrays
-    for k, (w, (items, segments)) in enumerate(zip(works, spilled)):
+    # strict: a second pass that yields fewer or more rows than pass 1 spilled is an error, never a silent truncation
+    for k, (w, (items, segments)) in enumerate(zip(works, spilled, strict=True)):
         rd, idx = w.rendered, w.index
         for it in items:
             if it["selectable"]:
