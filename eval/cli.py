@@ -157,6 +157,7 @@ def _run_samples(args) -> int:
 
 def _run_model(args) -> int:
     from codeblock_eval.generation import GenerationSettings, generate_samples, make_generator, resolve_model_path
+    from codeblock_eval.generation.generate import refresh_samples
     from codeblock_eval.generation.samples_io import check_settings, counts_by_task, read_samples, samples_to_programs
     from codeblock_eval.report.results import render_table, write_results
 
@@ -209,7 +210,13 @@ def _run_model(args) -> int:
             if missing:
                 info["stats"] = generate_samples(own, generator, path, batch_size=args.batch_size).to_dict()
             else:
-                info["stats"] = {"n_generated": 0, "n_skipped_existing": sum(min(v, settings.n_samples) for v in have.values())}
+                tokenizer = getattr(generator, "tokenizer", None)
+                if tokenizer is None and settings.prompt_style == "chat":
+                    from codeblock_eval.generation.hf_backend import load_tokenizer
+
+                    tokenizer = load_tokenizer(settings)
+                info["stats"] = {"n_generated": 0, "n_skipped_existing": sum(min(v, settings.n_samples) for v in have.values()),
+                                 "n_rederived": refresh_samples(own, path, settings.prompt_style, tokenizer)}
         families[bench.name] = info
     device = getattr(generator, "device", None)
     # 0 when refilling slots were asked for but do not apply (sampling, sliding-window models).

@@ -4,6 +4,7 @@ on CUDA), appending after every batch so a killed run resumes where it stopped."
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,8 +12,11 @@ from typing import Any, Sequence
 
 from codeblock_eval.generation.hf_backend import HFGenerator
 from codeblock_eval.generation.prompts import build_prompt, postprocess, stop_sequences_for
-from codeblock_eval.generation.samples_io import SamplesWriter, check_settings, counts_by_task, read_samples
+from codeblock_eval.generation.samples_io import (SamplesWriter, check_settings, counts_by_task, read_samples,
+                                                 rewrite_samples)
 from codeblock_eval.generation.settings import GenerationError, GenerationSettings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -20,6 +24,7 @@ class GenerationStats:
     n_generated: int = 0
     n_skipped_existing: int = 0
     n_torn_repaired: int = 0
+    n_rederived: int = 0
     n_new_tokens: int = 0
     seconds: float = 0.0
     finish_reasons: dict[str, int] = field(default_factory=dict)
@@ -39,6 +44,51 @@ def make_generator(settings: GenerationSettings, *, threads: int | None = None, 
 
         return VLLMGenerator(settings)
     raise GenerationError(f"unknown backend {settings.backend!r}; use 'hf' or 'vllm'")
+
+
+def rederive_solutions(rows: list[dict[str, Any]], problems: Sequence[Any], prompt_style: str, tokenizer: Any) -> int:
+    """Recompute ``completion`` and ``solution`` of kept rows from their ``raw`` output; return how many changed.
+
+    Only the model's raw text is expensive; what is derived from it (stop sequences, code extraction) follows the code
+    that scores it, so a resumed run never scores programs cut by an older sanitizer. Rows whose prompt differs from
+    what this version builds (their ``prompt_sha256``) are left as they are.
+    """
+    by_id = {problem.task_id: problem for problem in problems}
+    prompts: dict[str, str] = {}
+    changed = 0
+    for row in rows:
+        problem = by_id.get(row.get("task_id"))
+        if problem is None or not isinstance(row.get("raw"), str):
+            continue
+        if problem.task_id not in prompts:
+            prompts[problem.task_id] = build_prompt(problem, prompt_style, tokenizer)
+        text = prompts[problem.task_id]
+        if row.get("prompt_sha256") != hashlib.sha256(text.encode()).hexdigest()[:16]:
+            continue
+        fields = postprocess(problem, prompt_style, text, row["raw"])
+        if fields["completion"] != row.get("completion") or fields["solution"] != row.get("solution"):
+            row.update(fields)
+            changed += 1
+    return changed
+
+
+def _refresh(rows: list[dict[str, Any]], problems: Sequence[Any], prompt_style: str, tokenizer: Any,
+             samples_path: str | Path) -> int:
+    changed = rederive_solutions(rows, problems, prompt_style, tokenizer)
+    if changed:
+        rewrite_samples(samples_path, rows)
+        logger.warning("%s: %d of %d kept samples re-derived from their raw output with this version's stop "
+                       "sequences and sanitizer", samples_path, changed, len(rows))
+    return changed
+
+
+def refresh_samples(problems: Sequence[Any], samples_path: str | Path, prompt_style: str, tokenizer: Any = None) -> int:
+    """Re-derive the kept rows of a complete samples file (see :func:`rederive_solutions`); rewrite it if any changed.
+
+    ``tokenizer`` is needed for ``chat`` prompts only (they are rendered with its chat template).
+    """
+    rows, _ = read_samples(samples_path)
+    return _refresh(rows, problems, prompt_style, tokenizer, samples_path)
 
 
 # --------------------------------------------------------------------------------------------- driver
@@ -61,6 +111,7 @@ def generate_samples(
     stats = GenerationStats()
     rows, stats.n_torn_repaired = read_samples(samples_path)
     check_settings(rows, settings.hash(), samples_path)
+    stats.n_rederived = _refresh(rows, problems, settings.prompt_style, generator.tokenizer, samples_path)
     have = counts_by_task(rows)
     work = []
     for problem in problems:

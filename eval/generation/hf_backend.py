@@ -56,6 +56,23 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def load_tokenizer(settings: GenerationSettings):
+    """The tokenizer generation uses: the adapter's own when it ships one (added tokens), else the model's; left
+    padding, with EOS as the pad token when the model has none."""
+    from transformers import AutoTokenizer
+
+    source = resolve_model_path(settings.model)
+    if settings.adapter and any((Path(settings.adapter) / f).exists() for f in ("tokenizer.json", "tokenizer_config.json")):
+        source = settings.adapter  # an adapter trained with added tokens ships its tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token is None:
+            raise GenerationError(f"tokenizer of {settings.model!r} has neither a pad nor an eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 class HFGenerator:
     """Batched generation with transformers. ``generate(prompts, stops)`` returns ``[(raw_text, n_tokens, reason)]``."""
 
@@ -64,7 +81,7 @@ class HFGenerator:
     def __init__(self, settings: GenerationSettings, *, device: str | None = None, threads: int | None = None,
                  dynamic_slots: int = 0):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         self.settings = settings
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -77,15 +94,7 @@ class HFGenerator:
         else:
             dtype = getattr(torch, settings.dtype)
         path = resolve_model_path(settings.model)
-        tokenizer_source = path
-        if settings.adapter and any((Path(settings.adapter) / f).exists() for f in ("tokenizer.json", "tokenizer_config.json")):
-            tokenizer_source = settings.adapter  # an adapter trained with added tokens ships its tokenizer
-        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token_id is None:
-            if self.tokenizer.eos_token is None:
-                raise GenerationError(f"tokenizer of {settings.model!r} has neither a pad nor an eos token")
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer = load_tokenizer(settings)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         if settings.adapter:
             if not Path(settings.adapter, "adapter_config.json").exists():

@@ -135,6 +135,17 @@ class SamplesWriter:
         self.close()
 
 
+def rewrite_samples(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Replace ``path`` with ``rows`` atomically (a temporary file renamed over it), in the format the writer uses."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
 def samples_to_programs(
     rows: list[dict[str, Any]], prompts: dict[str, str], *, path: str | Path = "<samples>"
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:

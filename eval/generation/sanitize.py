@@ -1,7 +1,9 @@
 """Extract the program from a model reply, EvalPlus-style.
 
-1. Code extraction: fenced blocks (```` ```python ```` or bare fences, an unterminated last fence included); the block
-   that defines the entry point wins, else the longest. No fence: the whole reply.
+1. Code extraction: fenced blocks (```` ```python ```` or bare fences, an unterminated last fence included) and the
+   text between them; the longest piece that defines the entry point wins (a reply that starts inside a code block --
+   a base-style completion, or code after a chat prefill -- and then closes it keeps its code, as ``evalplus.sanitize``
+   does), else the longest fenced block that calls it, else the longest fenced block. No fence: the whole reply.
 2. Python only: cut to the longest syntactically valid prefix (a reply that trails off mid-statement still keeps its
    complete functions), then keep imports, functions, classes and top-level assignments; drop tests, prints,
    ``if __name__ == "__main__":`` blocks and other statements.
@@ -28,16 +30,40 @@ _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _DEF_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
+def _pieces(raw: str) -> tuple[list[str], list[str]]:
+    """The fenced blocks of ``raw`` and the text outside them (before, between and after the blocks)."""
+    fenced, outside, pos = [], [], 0
+    for match in _FENCE.finditer(raw):
+        outside.append(raw[pos:match.start()])
+        fenced.append(match.group(2))
+        pos = match.end()
+    outside.append(raw[pos:])
+    return fenced, outside
+
+
 def extract_code(raw: str, entry_point: str | None = None) -> str:
-    blocks = [m.group(2) for m in _FENCE.finditer(raw)]
-    if not blocks:
+    """The code piece of a reply.
+
+    >>> extract_code('def f():\\n    return 1\\n```\\nThat is all.\\n```output\\n1\\n```', "f")
+    'def f():\\n    return 1\\n'
+    """
+    fenced, outside = _pieces(raw)
+    if not fenced:
         return raw
     if entry_point:
-        pattern = re.compile(rf"\b(def|class|function|fn)\s+{re.escape(entry_point)}\b|\b{re.escape(entry_point)}\s*\(")
-        hits = [b for b in blocks if pattern.search(b)]
+        name = re.escape(entry_point)
+        # Text outside the fences counts only where it defines the entry point: a stray closing fence after the code
+        # (the model closing a block it was never shown opening) must not hide that code, while prose that merely
+        # mentions the function never competes with a fenced block.
+        defines = re.compile(rf"\b(def|class|function|fn)\s+{name}\b")
+        hits = [piece for piece in fenced + outside if defines.search(piece)]
         if hits:
             return max(hits, key=len)
-    return max(blocks, key=len)
+        calls = re.compile(rf"\b{name}\s*\(")
+        hits = [block for block in fenced if calls.search(block)]
+        if hits:
+            return max(hits, key=len)
+    return max(fenced, key=len)
 
 
 def _longest_valid_prefix(code: str) -> str:

@@ -190,3 +190,26 @@ def test_missing_training_source_is_one_line_not_a_traceback(tmp_path):
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     assert "gpteacher-python" in res.stderr and "CODEBLOCK_DATA_DIR" in res.stderr
+
+
+def test_a_new_scoring_revision_rescores_committed_samples_instead_of_generating_them_again(tmp_path):
+    """A harness fix (``codeblock_eval.SCORING_REVISION``) reruns finished evaluations on their kept samples; new
+    generation inputs still discard them. The eval subprocess is replaced by `true`: the decision is the runner's."""
+    from codeblock.experiments.runner import MARKER, Runner
+
+    runner = Runner(ExperimentConfig.from_dict(_minimal()), tmp_path / "exp", python="/bin/true")
+    folder, upstream = tmp_path / "exp" / "eval" / "full-s1", "upstream-fp"
+    samples = folder / "humaneval" / "samples.jsonl"
+    samples.parent.mkdir(parents=True)
+    samples.write_text('{"task_id": "HumanEval/0"}\n')
+    # A marker written before scoring revisions existed: its fingerprint is the samples' fingerprint.
+    (folder / MARKER).write_text(json.dumps({"fingerprint": runner.samples_fp(upstream)}))
+    runner.evaluate("full-s1", None, upstream)
+    marker = json.loads((folder / MARKER).read_text())
+    assert marker["fingerprint"] == runner.eval_fp(upstream) != runner.samples_fp(upstream)
+    assert marker["samples_fingerprint"] == runner.samples_fp(upstream) and samples.is_file()
+    assert runner.plan[-1] == {"step": "eval full-s1", "status": "run"}
+    runner.evaluate("full-s1", None, upstream)  # scored by this revision: nothing to do
+    assert runner.plan[-1] == {"step": "eval full-s1", "status": "done"}
+    runner.evaluate("full-s1", None, "other-upstream")  # another adapter: its samples are not these
+    assert not samples.exists()

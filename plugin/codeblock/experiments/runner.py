@@ -317,13 +317,21 @@ class Runner:
         restart = trained and not self.dry_run and _marker(folder / "adapter").get("reproduced") is False
         return self.evaluate(label, folder / "adapter", train_fp, restart=restart)
 
-    def eval_fp(self, upstream_fp: str) -> str:
+    def samples_fp(self, upstream_fp: str) -> str:
+        """What the generated samples depend on (the formula of the first published steps: they stay valid)."""
         return fingerprint("eval", upstream_fp, self.cfg.base_model, list(self.cfg.benchmarks), self.cfg.eval_config())
+
+    def eval_fp(self, upstream_fp: str) -> str:
+        """The samples plus how the harness turns raw outputs into verdicts: a new ``SCORING_REVISION`` rescores
+        committed samples without generating them again."""
+        from codeblock_eval import SCORING_REVISION
+
+        return fingerprint("scored", self.samples_fp(upstream_fp), SCORING_REVISION)
 
     def evaluate(self, label: str, adapter: Path | None, upstream_fp: str, *, restart: bool = False) -> Path:
         ev = self.cfg.eval_config()
         folder = self.out / "eval" / label
-        fp = self.eval_fp(upstream_fp)
+        fp, samples_fp = self.eval_fp(upstream_fp), self.samples_fp(upstream_fp)
         cmd = [self.python, "-m", "codeblock_eval.cli", "--model", self.cfg.base_model, "--benchmarks",
                ",".join(self.cfg.benchmarks), "--output", self.rel(folder), "--allow_code_execution", "--resume",
                "--batch_size", str(ev["batch_size"]), "--max_new_tokens", str(ev["max_new_tokens"]),
@@ -337,13 +345,19 @@ class Runner:
             cmd += ["--parallel", str(ev["parallel"])]
         if self.data_dir.is_dir():
             cmd += ["--data_dir", str(self.data_dir)]
-        # An interrupted evaluation keeps its samples and resumes; one whose inputs changed starts over.
-        stale = restart or ((folder / MARKER).exists() and not _done(folder, fp))
+        # An interrupted evaluation keeps its samples and resumes; one whose inputs changed starts over. A finished one
+        # scored by an older harness keeps its samples too: the rerun re-derives their programs and scores them again.
+        marker = _marker(folder)
+        stale = restart or (bool(marker) and marker.get("samples_fingerprint", marker.get("fingerprint")) != samples_fp)
         if stale and not self.dry_run and folder.exists():
             _log(f"eval {label}: discarding samples made for other inputs")
             shutil.rmtree(folder)
-        self.step(f"eval {label}", folder, fp, lambda: _run(cmd, self.out / "logs" / f"eval-{label}.log",
-                                                            f"eval {label}", self.out), keep_partial=True)
+
+        def run_eval() -> dict:
+            _run(cmd, self.out / "logs" / f"eval-{label}.log", f"eval {label}", self.out)
+            return {"samples_fingerprint": samples_fp}
+
+        self.step(f"eval {label}", folder, fp, run_eval, keep_partial=True)
         return folder
 
     # -------------------------------------------------------------- whole run
