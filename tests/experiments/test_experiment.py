@@ -213,3 +213,18 @@ def test_a_new_scoring_revision_rescores_committed_samples_instead_of_generating
     assert runner.plan[-1] == {"step": "eval full-s1", "status": "done"}
     runner.evaluate("full-s1", None, "other-upstream")  # another adapter: its samples are not these
     assert not samples.exists()
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.name)
+def test_each_recipes_launch_line_parses_as_written(path):
+    """The `# Launch:` line of every recipe (also the README's command) is accepted by `codeblock experiment`."""
+    import shlex
+
+    from codeblock.cli import build_parser
+
+    launch = next(line.split("Launch:", 1)[1] for line in path.read_text().splitlines() if "Launch:" in line)
+    argv = shlex.split(launch.split("(", 1)[0])
+    assert argv[:2] == ["codeblock", "experiment"], launch
+    parser, _ = build_parser("experiment")
+    args = parser.parse_args(argv[2:] + ["--dry_run"])
+    assert args.out and args.dry_run and Path(args.config) == path.relative_to(ROOT)
