@@ -32,6 +32,8 @@ MEMORY_MB = 8192
 SWEEP_CHUNK = 20  # reference verdicts are saved after every SWEEP_CHUNK tasks
 SANDBOX_VIEW_VERSION = 3  # bump when the sandbox's filesystem/process view changes (3: `python` on PATH)
 VERDICT_FORMAT = 2  # bump when what the cache keeps per task changes (2: evidence for the exclusion cause)
+# The reference cache's entry (not a task id) mapping each timed-out task to the --timeout_scale it timed out under.
+TIMEOUT_SCALES_KEY = "_timeout_scale"
 
 
 def _verdict_text(verdict: Verdict) -> str:
@@ -128,13 +130,18 @@ class BigCodeBench(Benchmark):
         path = cache_dir() / f"bigcodebench-reference-{key}.json"
         with self._lock:
             known = json.loads(path.read_text()) if path.exists() else {}
-            todo = [p for p in problems if p.task_id not in known]
+            # A timeout recorded under a smaller --timeout_scale says nothing about a longer limit: run it again.
+            scales = known.setdefault(TIMEOUT_SCALES_KEY, {})
+            todo = [p for p in problems if p.task_id not in known
+                    or (known[p.task_id].startswith("timeout") and scales.get(p.task_id, 1.0) < timeout_scale)]
             # The full sweep takes tens of minutes: persist every SWEEP_CHUNK verdicts so an interrupted sweep resumes.
             # No barrier between chunks: one slow task (up to the 240 s limit) never idles the other workers.
             with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
                 futures = [pool.submit(self._reference_verdict, p, sandbox, timeout_scale) for p in todo]
                 for n_done, (problem, future) in enumerate(_in_completion_order(todo, futures), start=1):
                     known[problem.task_id] = future.result()
+                    if known[problem.task_id].startswith("timeout"):
+                        scales[problem.task_id] = timeout_scale
                     if n_done % SWEEP_CHUNK == 0 or n_done == len(todo):
                         _save(path, known)
         excluded = {p.task_id: known[p.task_id] for p in problems if known[p.task_id] != "pass"}

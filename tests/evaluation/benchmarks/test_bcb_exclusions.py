@@ -195,3 +195,30 @@ def test_environment_key_ignores_a_distribution_seen_twice(monkeypatch):
     before = environment_fingerprint()
     monkeypatch.setattr(sys, "path", [str(ROOT / "plugin"), str(ROOT / "plugin"), *sys.path])
     assert environment_fingerprint() == before
+
+
+class _SlowReference(BigCodeBench):
+    """Test double for the cache rule only: a reference that needs twice the official time limit."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def _run(self, problem, solution, sandbox, timeout_scale):
+        from codeblock_eval.benchmarks.base import Verdict
+
+        self.calls += 1
+        return Verdict("pass", {}) if timeout_scale >= 2 else Verdict("timeout", {"reason": "suite ran past its limit"})
+
+
+def test_a_cached_timeout_is_rerun_with_a_longer_limit_and_reused_otherwise(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CODEBLOCK_CACHE_DIR", str(tmp_path))
+    bench = _SlowReference()
+    problems = bench.load_problems(data_dir)[:1]
+    task = problems[0].task_id
+    assert list(bench.prepare(problems, None, parallel=1, timeout_scale=1.0)["excluded"]) == [task] and bench.calls == 1
+    # Same limit: the cached timeout stands (no rerun).
+    assert list(bench.prepare(problems, None, parallel=1, timeout_scale=1.0)["excluded"]) == [task] and bench.calls == 1
+    # A longer limit runs it again; the pass it gets is final.
+    assert bench.prepare(problems, None, parallel=1, timeout_scale=2.0)["excluded"] == {} and bench.calls == 2
+    assert bench.prepare(problems, None, parallel=1, timeout_scale=3.0)["excluded"] == {} and bench.calls == 2
