@@ -228,3 +228,39 @@ def test_each_recipes_launch_line_parses_as_written(path):
     parser, _ = build_parser("experiment")
     args = parser.parse_args(argv[2:] + ["--dry_run"])
     assert args.out and args.dry_run and Path(args.config) == path.relative_to(ROOT)
+
+
+def test_the_report_is_rewritten_after_each_evaluation_so_a_cut_run_commits_its_finished_arms(tmp_path, monkeypatch):
+    """A run spread over several working periods commits report.md/summary.json covering every arm evaluated so far,
+    not a stale report from an earlier run. Steps are replaced by copies of the published evaluations (real
+    results.json and eval_results.jsonl through the real report); the third arm's step fails like a cut period."""
+    import shutil
+
+    from codeblock.experiments.runner import ExperimentError, Runner
+
+    published = ROOT / "results" / "qwen0.5b-cpu-headline" / "eval"
+    cfg = ExperimentConfig.from_yaml(RECIPES / "qwen0.5b_cpu_headline.yaml")
+    out = tmp_path / "exp"
+    runner = Runner(cfg, out)
+
+    def finished(label: str) -> Path:
+        folder = out / "eval" / label
+        shutil.copytree(published / label, folder, ignore=shutil.ignore_patterns("samples.jsonl"))
+        return folder
+
+    def arm(spec, seed, *args):
+        if spec.name != "full":
+            raise ExperimentError(f"train {spec.name}-s{seed}: cut")
+        return finished(f"{spec.name}-s{seed}")
+
+    monkeypatch.setattr(runner, "data", lambda: (tmp_path / "train.jsonl", "data-fp"))
+    monkeypatch.setattr(runner, "pairs", lambda *args: tmp_path / "pairs")
+    monkeypatch.setattr(runner, "reference_fp", lambda *args: "ref-fp")
+    monkeypatch.setattr(runner, "evaluate", lambda label, *args: finished(label))
+    monkeypatch.setattr(runner, "arm", arm)
+    with pytest.raises(ExperimentError, match="cut"):
+        runner.run()
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["label"] for r in summary["runs"]] == ["full-s42", "base"]
+    assert summary["compare_vs_base"]["benchmarks"]["mbpp"]
+    assert "McNemar" in (out / "report.md").read_text()

@@ -380,13 +380,19 @@ class Runner:
                 if not arm.train:
                     if seed == self.cfg.seeds[0]:  # greedy decoding of the untrained model: one run covers all seeds
                         eval_dirs[arm.name] = self.evaluate(arm.name, None, fingerprint("base", self.cfg.base_model))
+                        self.report(eval_dirs)
                     continue
                 eval_dirs[f"{arm.name}-s{seed}"] = self.arm(arm, seed, train, data_fp, pairs, ref_fp)
+                self.report(eval_dirs)
+        return {"plan": self.plan} if self.dry_run else self.report(eval_dirs)
+
+    def report(self, eval_dirs: dict[str, Path]) -> dict | None:
+        """Rewrite report.md/summary.json over every arm evaluated so far (also those outside --arms), after each
+        evaluation: a run spread over several working periods then always commits a report of its finished arms."""
         if self.dry_run:
-            return {"plan": self.plan}
+            return None
         from codeblock.experiments.report import finished_eval_dirs, write_report
 
-        # The report covers every arm evaluated so far (also those outside --arms), so it grows run by run.
         return write_report(self.cfg, self.out, {**finished_eval_dirs(self.cfg, self.out), **eval_dirs})
 
 
