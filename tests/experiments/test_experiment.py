@@ -262,5 +262,6 @@ def test_the_report_is_rewritten_after_each_evaluation_so_a_cut_run_commits_its_
         runner.run()
     summary = json.loads((out / "summary.json").read_text())
     assert [r["label"] for r in summary["runs"]] == ["full-s42", "base"]
+    assert str(tmp_path) not in (out / "summary.json").read_text()  # the same bytes wherever the folder lies
     assert summary["compare_vs_base"]["benchmarks"]["mbpp"]
     assert "McNemar" in (out / "report.md").read_text()

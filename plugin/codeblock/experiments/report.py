@@ -95,7 +95,9 @@ def write_report(cfg: ExperimentConfig, out: Path, eval_dirs: dict[str, Path]) -
     arm_names = [a.name for a in cfg.arms]
     order = sorted(eval_dirs, key=lambda label: (_arm_of(label, cfg) != first, arm_names.index(_arm_of(label, cfg)),
                                                  label))
-    numbers = compare([eval_dirs[label] for label in order], out / "report.md")
+    # file names, not the paths written to: summary.json must not depend on where the folder lies
+    numbers = {**compare([eval_dirs[label] for label in order], out / "report.md"),
+               "markdown": "report.md", "png": "report.png"}
     compare_md = (out / "report.md").read_text(encoding="utf-8")
     common = numbers["common_benchmarks"]
     rows = []
@@ -118,7 +120,8 @@ def write_report(cfg: ExperimentConfig, out: Path, eval_dirs: dict[str, Path]) -
     vs_base = None
     if untrained and len(order) > 1:
         base_order = untrained[:1] + [label for label in order if label != untrained[0]]
-        vs_base = compare([eval_dirs[label] for label in base_order], out / "report_vs_base.md")
+        vs_base = {**compare([eval_dirs[label] for label in base_order], out / "report_vs_base.md"),
+                   "markdown": "report_vs_base.md", "png": "report_vs_base.png"}
         text = (out / "report_vs_base.md").read_text(encoding="utf-8")
         lines += ["", text.replace("# codeblock-eval comparison",
                                    f"## Against the untrained model (`{untrained[0]}`): did an arm learn anything?", 1)]
