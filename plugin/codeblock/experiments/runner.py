@@ -369,6 +369,7 @@ class Runner:
         train, data_fp = self.data()
         arms = [a for a in self.cfg.arms if not only or a.name in only]
         eval_dirs: dict[str, Path] = {}
+        summary = None
         for seed in self.cfg.seeds:
             trained = [a for a in arms if a.train]
             pairs = self.pairs(train, data_fp, seed) if trained else None
@@ -380,11 +381,13 @@ class Runner:
                 if not arm.train:
                     if seed == self.cfg.seeds[0]:  # greedy decoding of the untrained model: one run covers all seeds
                         eval_dirs[arm.name] = self.evaluate(arm.name, None, fingerprint("base", self.cfg.base_model))
-                        self.report(eval_dirs)
+                        summary = self.report(eval_dirs)
                     continue
                 eval_dirs[f"{arm.name}-s{seed}"] = self.arm(arm, seed, train, data_fp, pairs, ref_fp)
-                self.report(eval_dirs)
-        return {"plan": self.plan} if self.dry_run else self.report(eval_dirs)
+                summary = self.report(eval_dirs)
+        if self.dry_run:
+            return {"plan": self.plan}
+        return summary if eval_dirs else self.report(eval_dirs)  # the last evaluation's report is the final one
 
     def report(self, eval_dirs: dict[str, Path]) -> dict | None:
         """Rewrite report.md/summary.json over every arm evaluated so far (also those outside --arms), after each
